@@ -1,0 +1,145 @@
+//! Command-line interface: global flags (the settings layer above the environment) and subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::FlagSettings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "assent",
+    version,
+    about = "Self-hosted cookie consent and opt-in first-party analytics"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct GlobalArgs {
+    /// TOML settings file
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Data directory (SQLite database at DIR/assent.db) [default: ./data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// GeoIP database (.mmdb) for countries
+    #[arg(long, global = true, value_name = "FILE")]
+    pub geoip: Option<PathBuf>,
+    /// Proxy network whose X-Forwarded-For / Forwarded headers are believed (repeatable)
+    #[arg(long = "trusted-proxy", global = true, value_name = "CIDR")]
+    pub trusted_proxies: Vec<String>,
+    /// Public URL of this server, used in snippets and links [default: http://{listen}]
+    #[arg(long, global = true, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Events per second allowed per client network (0 = off)
+    #[arg(long, global = true, value_name = "N")]
+    pub rate_limit: Option<u32>,
+}
+
+impl GlobalArgs {
+    pub fn flags(&self) -> FlagSettings {
+        FlagSettings {
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            geoip: self.geoip.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            public_url: self.public_url.clone(),
+            rate_limit: self.rate_limit,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve (the default)
+    Serve,
+    /// Manage sites
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Manage dashboard users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage Stats API keys
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Delete personal data older than the retention period
+    Purge {
+        /// Apply retention as if now were this time (RFC 3339)
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Only print what would be deleted
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Fill a site with realistic synthetic traffic
+    Seed {
+        site: String,
+        /// Number of events to create
+        #[arg(long)]
+        events: u64,
+        /// Spread them over this many days up to now
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
+    /// Write a consistent copy of the database (safe while the server runs)
+    Backup { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Add a site and print its embed snippet
+    Add {
+        id: String,
+        /// A domain the banner may run on (repeatable; subdomains included)
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List sites
+    List,
+    /// Remove a site and everything collected for it
+    Remove { id: String },
+    /// Print a site's settings as TOML
+    Show { id: String },
+    /// Apply an edited copy of `site show`
+    Update {
+        id: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+        /// Ask every visitor again even if nothing they are asked changed
+        #[arg(long)]
+        bump_revision: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a dashboard user
+    Add {
+        email: String,
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input instead of generating one
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a Stats API key for a user (printed once)
+    Create {
+        email: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+}

@@ -1,0 +1,303 @@
+//! Consent rules: what a visitor's choice means, how long it lasts, and the in-memory view of which
+//! consent ids currently grant analytics on which site (privacy invariant 2), kept in step with the
+//! append-only log by the storage writer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::site::SiteConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    AcceptAll,
+    RejectAll,
+    Custom,
+    Withdraw,
+    Gpc,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::AcceptAll => "accept_all",
+            Action::RejectAll => "reject_all",
+            Action::Custom => "custom",
+            Action::Withdraw => "withdraw",
+            Action::Gpc => "gpc",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        serde_json::from_value(serde_json::Value::from(s)).ok()
+    }
+}
+
+/// A consent id: 128 random bits, written as 32 lower-case hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConsentId(pub u128);
+
+impl ConsentId {
+    pub fn random() -> Result<ConsentId, getrandom::Error> {
+        let mut b = [0u8; 16];
+        getrandom::fill(&mut b)?;
+        Ok(ConsentId(u128::from_le_bytes(b)))
+    }
+
+    pub fn parse(s: &str) -> Option<ConsentId> {
+        if s.len() != 32
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return None;
+        }
+        u128::from_str_radix(s, 16).ok().map(ConsentId)
+    }
+}
+
+impl std::fmt::Display for ConsentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// Resolves the per-category choices that an action means for a site. `given` must agree with the action;
+/// categories the visitor was not asked about default to refused, required ones are always granted.
+pub fn resolve_choices(
+    site: &SiteConfig,
+    action: Action,
+    given: &BTreeMap<String, bool>,
+) -> Result<BTreeMap<String, bool>, String> {
+    for k in given.keys() {
+        if site.category(k).is_none() {
+            return Err(format!("unknown category {k:?} for this site"));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for c in &site.categories {
+        let wanted = given.get(&c.id).copied();
+        let value = if c.required {
+            if wanted == Some(false) {
+                return Err(format!(
+                    "category {:?} is required and cannot be refused",
+                    c.id
+                ));
+            }
+            true
+        } else {
+            let implied = match action {
+                Action::AcceptAll => Some(true),
+                Action::RejectAll | Action::Withdraw | Action::Gpc => Some(false),
+                Action::Custom => None,
+            };
+            match (implied, wanted) {
+                (Some(i), Some(w)) if i != w => {
+                    return Err(format!(
+                        "choices contradict action {}: category {:?} is {w}",
+                        action.as_str(),
+                        c.id
+                    ));
+                }
+                (Some(i), _) => i,
+                (None, w) => w.unwrap_or(false),
+            }
+        };
+        out.insert(c.id.clone(), value);
+    }
+    Ok(out)
+}
+
+/// `at` moved by `delta` calendar months, the day clamped to the target month's length.
+fn shift_months(at: OffsetDateTime, delta: i32) -> OffsetDateTime {
+    let total = at.year() * 12 + (at.month() as i32 - 1) + delta;
+    let (year, month0) = (total.div_euclid(12), total.rem_euclid(12));
+    // month0 is in 0..12 by rem_euclid, so the conversion cannot fail.
+    let month = time::Month::try_from(month0 as u8 + 1).expect("month in 1..=12");
+    let last = time::util::days_in_month(month, year);
+    let date = time::Date::from_calendar_date(year, month, at.day().min(last)).unwrap_or(at.date());
+    at.replace_date(date)
+}
+
+/// When a choice made at `at` expires.
+pub fn add_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
+    shift_months(at, months as i32)
+}
+
+/// The retention cut-off for `now`.
+pub fn sub_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
+    shift_months(at, -(months as i32))
+}
+
+/// One consent id's standing for collection: the site it belongs to and until when its latest record
+/// grants analytics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grant {
+    pub site: String,
+    pub expires_at: i64,
+}
+
+/// The consent ids whose latest record grants `analytics`. Only the storage writer changes it, right
+/// after the records that justify the change are committed, so it never runs ahead of the log.
+#[derive(Default)]
+pub struct ConsentCache {
+    grants: RwLock<HashMap<u128, Grant>>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Granted,
+    Refused(&'static str),
+}
+
+impl ConsentCache {
+    pub fn check(&self, id: ConsentId, site: &str, now: i64) -> Verdict {
+        let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
+        match grants.get(&id.0) {
+            None => Verdict::Refused("no consent to analytics for this consent id"),
+            Some(g) if g.site != site => {
+                Verdict::Refused("this consent id belongs to another site")
+            }
+            Some(g) if g.expires_at <= now => Verdict::Refused("the consent has expired"),
+            Some(_) => Verdict::Granted,
+        }
+    }
+
+    /// Records the effect of a newly committed consent record.
+    pub fn apply(&self, id: ConsentId, site: &str, analytics: bool, expires_at: i64) {
+        let mut grants = self.grants.write().unwrap_or_else(|p| p.into_inner());
+        if analytics {
+            grants.insert(
+                id.0,
+                Grant {
+                    site: site.to_string(),
+                    expires_at,
+                },
+            );
+        } else {
+            grants.remove(&id.0);
+        }
+    }
+
+    pub fn forget(&self, id: ConsentId) {
+        self.grants
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id.0);
+    }
+
+    pub fn replace_all(&self, all: HashMap<u128, Grant>) {
+        *self.grants.write().unwrap_or_else(|p| p.into_inner()) = all;
+    }
+
+    pub fn len(&self) -> usize {
+        self.grants.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn site() -> SiteConfig {
+        SiteConfig::new_default("x", vec!["example.com".into()])
+    }
+
+    #[test]
+    fn ids_round_trip_and_reject_garbage() {
+        let id = ConsentId::random().unwrap();
+        assert_eq!(ConsentId::parse(&id.to_string()), Some(id));
+        assert_eq!(id.to_string().len(), 32);
+        assert!(ConsentId::parse("xyz").is_none());
+        assert!(ConsentId::parse(&"A".repeat(32)).is_none());
+        assert!(ConsentId::parse(&"0".repeat(33)).is_none());
+    }
+
+    #[test]
+    fn actions_imply_choices() {
+        let s = site();
+        let none = BTreeMap::new();
+        let all = resolve_choices(&s, Action::AcceptAll, &none).unwrap();
+        assert!(all.values().all(|v| *v));
+        let rej = resolve_choices(&s, Action::RejectAll, &none).unwrap();
+        assert_eq!(rej["necessary"], true);
+        assert_eq!(rej["analytics"], false);
+        let mut given = BTreeMap::new();
+        given.insert("analytics".to_string(), true);
+        let custom = resolve_choices(&s, Action::Custom, &given).unwrap();
+        assert_eq!(custom["analytics"], true);
+        assert_eq!(custom["marketing"], false);
+        assert!(resolve_choices(&s, Action::RejectAll, &given).is_err());
+        given.insert("nope".into(), true);
+        assert!(resolve_choices(&s, Action::Custom, &given).is_err());
+        let mut nec = BTreeMap::new();
+        nec.insert("necessary".to_string(), false);
+        assert!(resolve_choices(&s, Action::Custom, &nec).is_err());
+    }
+
+    #[test]
+    fn month_arithmetic_clamps() {
+        assert_eq!(
+            add_months(datetime!(2026-01-31 10:00 UTC), 1),
+            datetime!(2026-02-28 10:00 UTC)
+        );
+        assert_eq!(
+            add_months(datetime!(2026-11-30 00:00 UTC), 13),
+            datetime!(2027-12-30 00:00 UTC)
+        );
+        assert_eq!(
+            sub_months(datetime!(2026-03-31 00:00 UTC), 13),
+            datetime!(2025-02-28 00:00 UTC)
+        );
+    }
+
+    #[test]
+    fn cache_verdicts() {
+        let c = ConsentCache::default();
+        let id = ConsentId(7);
+        assert_ne!(c.check(id, "a", 0), Verdict::Granted);
+        c.apply(id, "a", true, 100);
+        assert_eq!(c.check(id, "a", 50), Verdict::Granted);
+        assert_ne!(c.check(id, "b", 50), Verdict::Granted);
+        assert_ne!(c.check(id, "a", 100), Verdict::Granted);
+        c.apply(id, "a", false, 200);
+        assert_ne!(c.check(id, "a", 50), Verdict::Granted);
+    }
+}
+
+/// One entry of the consent log: enough to prove what was shown and chosen, and nothing about the
+/// visitor's address or device.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentRecord {
+    #[serde(serialize_with = "ser_id")]
+    pub consent_id: ConsentId,
+    pub site: String,
+    #[serde(with = "time::serde::timestamp")]
+    pub created_at: OffsetDateTime,
+    pub revision: u32,
+    pub policy_hash: String,
+    pub choices: BTreeMap<String, bool>,
+    pub action: Action,
+    pub language: Option<String>,
+    pub page_path: Option<String>,
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+fn ser_id<S: serde::Serializer>(id: &ConsentId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+impl ConsentRecord {
+    pub fn grants_analytics(&self) -> bool {
+        self.choices.get("analytics").copied().unwrap_or(false)
+    }
+}

@@ -1,0 +1,195 @@
+//! Client networks: the address of a request is cut to its network (IPv4 /24, IPv6 /48, an IPv4-mapped
+//! IPv6 address counted as IPv4) before anything else sees it (privacy invariant 1), and forwarding headers
+//! are believed only from trusted proxies (invariant 4).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+/// A client's network: the only form of a client address the rest of Assent ever handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientNet(IpAddr);
+
+impl ClientNet {
+    /// Cuts an address to its network. This is the one place a full address is turned into something
+    /// that may be used.
+    pub fn from_addr(addr: IpAddr) -> ClientNet {
+        let addr = match addr {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(v6),
+            },
+            v4 => v4,
+        };
+        ClientNet(match addr {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+            }
+        })
+    }
+
+    /// The network address (host bits zero), used for geolocation and rate limiting.
+    pub fn addr(&self) -> IpAddr {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ClientNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(a) => write!(f, "{a}/24"),
+            IpAddr::V6(a) => write!(f, "{a}/48"),
+        }
+    }
+}
+
+fn is_trusted(addr: IpAddr, trusted: &[IpNet]) -> bool {
+    let addr = match addr {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    trusted.iter().any(|n| n.contains(&addr))
+}
+
+/// Parses one element of `X-Forwarded-For` or a `for=` value of `Forwarded` (RFC 7239): a bare address,
+/// `"[v6]:port"`, `v4:port`, possibly quoted.
+fn parse_node(raw: &str) -> Option<IpAddr> {
+    let s = raw.trim().trim_matches('"');
+    if let Ok(a) = s.parse::<IpAddr>() {
+        return Some(a);
+    }
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    if let Some((host, port)) = s.rsplit_once(':')
+        && port.chars().all(|c| c.is_ascii_digit())
+    {
+        return host.parse().ok();
+    }
+    None
+}
+
+fn forwarded_chain(forwarded: &str) -> Vec<Option<IpAddr>> {
+    forwarded
+        .split(',')
+        .map(|element| {
+            element.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| parse_node(v))?
+            })
+        })
+        .collect()
+}
+
+/// The client's network for a request that came from `peer`. When the peer is a trusted proxy, the
+/// forwarding chain is walked from the right and the first address that is not itself a trusted proxy is
+/// the client; `Forwarded` is preferred over `X-Forwarded-For`. Malformed headers fall back to the peer.
+pub fn client_net(
+    peer: IpAddr,
+    forwarded: Option<&str>,
+    x_forwarded_for: Option<&str>,
+    trusted: &[IpNet],
+) -> ClientNet {
+    if !is_trusted(peer, trusted) {
+        return ClientNet::from_addr(peer);
+    }
+    let chain: Vec<Option<IpAddr>> = if let Some(f) = forwarded.filter(|f| !f.trim().is_empty()) {
+        forwarded_chain(f)
+    } else if let Some(x) = x_forwarded_for.filter(|x| !x.trim().is_empty()) {
+        x.split(',').map(parse_node).collect()
+    } else {
+        Vec::new()
+    };
+    let mut client = peer;
+    for hop in chain.iter().rev() {
+        match hop {
+            Some(a) => {
+                client = *a;
+                if !is_trusted(*a, trusted) {
+                    break;
+                }
+            }
+            // An unparseable hop (e.g. "unknown" or an obfuscated identifier) ends what can be believed.
+            None => break,
+        }
+    }
+    ClientNet::from_addr(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cuts_to_network() {
+        assert_eq!(
+            ClientNet::from_addr(ip("203.0.113.77")).addr(),
+            ip("203.0.113.0")
+        );
+        assert_eq!(
+            ClientNet::from_addr(ip("2001:db8:1234:5678::9")).addr(),
+            ip("2001:db8:1234::")
+        );
+        assert_eq!(
+            ClientNet::from_addr(ip("::ffff:198.51.100.23")).addr(),
+            ip("198.51.100.0")
+        );
+        assert_eq!(
+            ClientNet::from_addr(ip("203.0.113.77")).to_string(),
+            "203.0.113.0/24"
+        );
+    }
+
+    #[test]
+    fn headers_ignored_from_untrusted_peer() {
+        let n = client_net(
+            ip("198.51.100.9"),
+            Some("for=1.2.3.4"),
+            Some("5.6.7.8"),
+            &[],
+        );
+        assert_eq!(n.addr(), ip("198.51.100.0"));
+    }
+
+    #[test]
+    fn trusted_proxy_chain() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let n = client_net(
+            ip("10.0.0.2"),
+            None,
+            Some("9.9.9.9, 1.2.3.4, 10.0.0.7"),
+            &trusted,
+        );
+        assert_eq!(n.addr(), ip("1.2.3.0"));
+        let n = client_net(
+            ip("10.0.0.2"),
+            Some("for=\"[2001:db8:aa:bb::1]:4711\";proto=https"),
+            None,
+            &trusted,
+        );
+        assert_eq!(n.addr(), ip("2001:db8:aa::"));
+        let n = client_net(
+            ip("10.0.0.2"),
+            Some("for=unknown"),
+            Some("1.2.3.4"),
+            &trusted,
+        );
+        assert_eq!(n.addr(), ip("10.0.0.0"));
+        let n = client_net(ip("::ffff:10.0.0.2"), None, Some("1.2.3.4:5555"), &trusted);
+        assert_eq!(n.addr(), ip("1.2.3.0"));
+    }
+}

@@ -1,0 +1,461 @@
+//! Sites: what a website asks its visitors (categories with their services and cookies, texts per
+//! language), where it may be embedded (domains), and its policy revision. Validation, the TOML form that
+//! `assent site show/update` exchange, and the fingerprint that decides when the revision must move.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::domain::i18n;
+
+pub const DEFAULT_CATEGORIES: [&str; 4] = ["necessary", "analytics", "marketing", "preferences"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Cookie name patterns (`*` is a wildcard) that the banner deletes when the category is refused.
+    #[serde(default)]
+    pub cookies: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub id: String,
+    /// Always granted, shown as a locked switch (only `necessary` by default).
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SiteOptions {
+    pub floating_button: bool,
+    /// Track single-page-app navigations (history API and hash changes).
+    pub spa: bool,
+    pub google_consent_mode: bool,
+    pub outbound_links: bool,
+    pub file_downloads: bool,
+    /// A privacy notice of the site's own; empty means Assent's generated `/s/{site}/privacy`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub privacy_url: String,
+}
+
+impl Default for SiteOptions {
+    fn default() -> Self {
+        SiteOptions {
+            floating_button: true,
+            spa: false,
+            google_consent_mode: false,
+            outbound_links: true,
+            file_downloads: true,
+            privacy_url: String::new(),
+        }
+    }
+}
+
+/// A site's settings as stored and as edited. `texts` holds only the site's overrides of the shipped
+/// texts, per language; [`SiteConfig::merged_texts`] gives what visitors see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub name: String,
+    pub domains: Vec<String>,
+    pub default_language: String,
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub options: SiteOptions,
+    pub categories: Vec<Category>,
+    #[serde(default)]
+    pub texts: BTreeMap<String, Value>,
+}
+
+/// The TOML document of `site show` / `site update`: the editable config plus read-only facts.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteDocument {
+    id: String,
+    revision: u32,
+    name: String,
+    domains: Vec<String>,
+    default_language: String,
+    languages: Vec<String>,
+    #[serde(default)]
+    options: SiteOptions,
+    categories: Vec<Category>,
+    #[serde(default)]
+    texts: BTreeMap<String, Value>,
+}
+
+pub fn valid_site_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
+}
+
+fn valid_category_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
+}
+
+fn valid_language(l: &str) -> bool {
+    (2..=8).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+}
+
+/// A host name as a site domain: lower case, no scheme, port or path.
+pub fn normalize_domain(raw: &str) -> Result<String, String> {
+    let d = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+    };
+    if d.parse::<std::net::IpAddr>().is_ok() || (d.len() <= 253 && d.split('.').all(ok_label)) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "invalid domain {raw:?}: give a host name such as example.com (no scheme, port or path)"
+        ))
+    }
+}
+
+/// Whether `host` is `domain` or one of its subdomains.
+pub fn host_matches(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host.eq_ignore_ascii_case(domain)
+        || (host.len() > domain.len()
+            && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
+            && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+}
+
+impl SiteConfig {
+    /// The settings of a new site: the four default categories and every shipped language.
+    pub fn new_default(name: &str, domains: Vec<String>) -> SiteConfig {
+        let service = |name: &str, cookies: &[&str]| Service {
+            name: name.to_string(),
+            description: String::new(),
+            cookies: cookies.iter().map(|c| c.to_string()).collect(),
+        };
+        SiteConfig {
+            name: name.to_string(),
+            domains,
+            default_language: "en".into(),
+            languages: i18n::SHIPPED.iter().map(|l| l.to_string()).collect(),
+            options: SiteOptions::default(),
+            categories: vec![
+                Category {
+                    id: "necessary".into(),
+                    required: true,
+                    services: vec![service("Assent consent", &["assent_consent"])],
+                },
+                Category {
+                    id: "analytics".into(),
+                    required: false,
+                    services: vec![service("Assent analytics", &[])],
+                },
+                Category {
+                    id: "marketing".into(),
+                    required: false,
+                    services: vec![],
+                },
+                Category {
+                    id: "preferences".into(),
+                    required: false,
+                    services: vec![],
+                },
+            ],
+            texts: BTreeMap::new(),
+        }
+    }
+
+    pub fn allows_host(&self, host: &str) -> bool {
+        self.domains.iter().any(|d| host_matches(host, d))
+    }
+
+    pub fn category(&self, id: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.id == id)
+    }
+
+    /// Checks everything a visitor or the banner relies on; the message names the offending value.
+    pub fn validate(&mut self) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err("name must be 1-200 characters".into());
+        }
+        if self.domains.is_empty() {
+            return Err("domains: a site needs at least one domain".into());
+        }
+        let mut domains = Vec::new();
+        for d in &self.domains {
+            let d = normalize_domain(d)?;
+            if !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
+        self.domains = domains;
+        let mut seen = Vec::new();
+        for c in &self.categories {
+            if !valid_category_id(&c.id) {
+                return Err(format!(
+                    "invalid category id {:?}: use 1-32 of a-z 0-9 - _",
+                    c.id
+                ));
+            }
+            if seen.contains(&c.id) {
+                return Err(format!("category {:?} is listed twice", c.id));
+            }
+            seen.push(c.id.clone());
+            for s in &c.services {
+                if s.name.trim().is_empty() {
+                    return Err(format!("category {:?}: a service needs a name", c.id));
+                }
+                for cookie in &s.cookies {
+                    if cookie.is_empty()
+                        || cookie.len() > 200
+                        || cookie
+                            .chars()
+                            .any(|ch| ch.is_whitespace() || ch == ';' || ch == '=')
+                    {
+                        return Err(format!(
+                            "invalid cookie pattern {cookie:?} in service {:?}",
+                            s.name
+                        ));
+                    }
+                }
+            }
+        }
+        match self.category("necessary") {
+            Some(c) if c.required => {}
+            Some(_) => return Err("category \"necessary\" must have required = true".into()),
+            None => return Err("the category \"necessary\" cannot be removed".into()),
+        }
+        if self.languages.is_empty() {
+            return Err("languages: list at least one language".into());
+        }
+        for l in &self.languages {
+            if !valid_language(l) {
+                return Err(format!(
+                    "invalid language {l:?}: use a code such as \"en\" or \"pt-br\""
+                ));
+            }
+        }
+        if !self.languages.contains(&self.default_language) {
+            return Err(format!(
+                "default_language {:?} is not in languages",
+                self.default_language
+            ));
+        }
+        for (lang, t) in &self.texts {
+            if !valid_language(lang) {
+                return Err(format!("invalid language {lang:?} in texts"));
+            }
+            i18n::check_overrides(t).map_err(|e| format!("texts.{lang}: {e}"))?;
+        }
+        if !self.options.privacy_url.is_empty() {
+            let u = url::Url::parse(&self.options.privacy_url)
+                .map_err(|e| format!("invalid privacy_url {:?}: {e}", self.options.privacy_url))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(format!(
+                    "invalid privacy_url {:?}: must be http(s)",
+                    self.options.privacy_url
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The texts visitors see, per offered language: shipped defaults overlaid with the site's overrides.
+    pub fn merged_texts(&self) -> BTreeMap<String, Value> {
+        self.languages
+            .iter()
+            .map(|l| {
+                (
+                    l.clone(),
+                    i18n::merged(
+                        l,
+                        &self.default_language,
+                        self.texts.get(l),
+                        &self.categories,
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// A fingerprint of what visitors are asked (categories, services, cookies and every text). A change
+    /// means the policy revision must move and visitors be asked again.
+    pub fn policy_hash(&self) -> String {
+        let asked = serde_json::json!({
+            "categories": self.categories,
+            "texts": self.merged_texts(),
+        });
+        // serde_json::Value maps are ordered (BTreeMap), so this serialization is canonical.
+        hex::encode(Sha256::digest(asked.to_string().as_bytes()))
+    }
+
+    /// The TOML that `assent site show` prints, with merged texts so they can be edited in place.
+    pub fn to_toml(&self, id: &str, revision: u32) -> String {
+        let doc = SiteDocument {
+            id: id.to_string(),
+            revision,
+            name: self.name.clone(),
+            domains: self.domains.clone(),
+            default_language: self.default_language.clone(),
+            languages: self.languages.clone(),
+            options: self.options.clone(),
+            categories: self.categories.clone(),
+            texts: self.merged_texts(),
+        };
+        let body =
+            toml::to_string(&doc).unwrap_or_else(|e| format!("# could not render settings: {e}\n"));
+        format!(
+            "# Settings of site {id:?}. Edit and apply with: assent site update {id} --file FILE\n\
+             # `id` and `revision` are read-only; a change to categories or texts bumps the revision.\n{body}"
+        )
+    }
+
+    /// Parses an edited `site show` document for site `id`. Errors name the line.
+    pub fn from_toml(id: &str, text: &str) -> Result<SiteConfig, String> {
+        let doc: SiteDocument =
+            toml::from_str(text).map_err(|e| e.to_string().trim().to_string())?;
+        if doc.id != id {
+            return Err(format!(
+                "{}: id is {:?} but you are updating {id:?}",
+                line_ref(text, "id"),
+                doc.id
+            ));
+        }
+        let mut cfg = SiteConfig {
+            name: doc.name,
+            domains: doc.domains,
+            default_language: doc.default_language,
+            languages: doc.languages,
+            options: doc.options,
+            categories: doc.categories,
+            texts: BTreeMap::new(),
+        };
+        // Store only what differs from the shipped texts, so later releases' wording still reaches
+        // languages the site did not touch.
+        for (lang, t) in doc.texts {
+            let base = i18n::merged(&lang, &cfg.default_language, None, &cfg.categories);
+            if let Some(diff) = i18n::diff(&base, &t) {
+                cfg.texts.insert(lang, diff);
+            }
+        }
+        cfg.validate()
+            .map_err(|e| format!("{}: {e}", locate(text, &e)))?;
+        Ok(cfg)
+    }
+}
+
+/// "line N" of the first line that sets `key`.
+fn line_ref(text: &str, key: &str) -> String {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(key) && l.contains('='))
+        .map(|i| format!("line {}", i + 1))
+        .unwrap_or_else(|| "settings".into())
+}
+
+/// Finds the line of a validation error by the first quoted value it names.
+fn locate(text: &str, message: &str) -> String {
+    let quoted = message.split('"').nth(1).filter(|q| !q.is_empty());
+    if let Some(q) = quoted {
+        let needle = format!("\"{q}\"");
+        if let Some(i) = text.lines().position(|l| l.contains(&needle)) {
+            return format!("line {}", i + 1);
+        }
+    }
+    let key = message.split([':', ' ']).next().unwrap_or("");
+    line_ref(text, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_ids() {
+        assert!(valid_site_id("demo"));
+        assert!(valid_site_id("my-site.example_1"));
+        assert!(!valid_site_id(""));
+        assert!(!valid_site_id("Demo"));
+        assert!(!valid_site_id(&"a".repeat(65)));
+        assert!(!valid_site_id("a/b"));
+    }
+
+    #[test]
+    fn domains_and_hosts() {
+        assert_eq!(normalize_domain("Example.COM").unwrap(), "example.com");
+        assert!(normalize_domain("https://example.com").is_err());
+        assert!(normalize_domain("example.com:80").is_err());
+        assert!(host_matches("www.example.com", "example.com"));
+        assert!(host_matches("example.com", "example.com"));
+        assert!(!host_matches("badexample.com", "example.com"));
+        assert!(!host_matches("example.com.evil", "example.com"));
+    }
+
+    #[test]
+    fn toml_round_trip_keeps_revision_fingerprint() {
+        let cfg = SiteConfig::new_default("Demo", vec!["localhost".into()]);
+        let text = cfg.to_toml("demo", 1);
+        let back = SiteConfig::from_toml("demo", &text).unwrap();
+        assert_eq!(back.policy_hash(), cfg.policy_hash());
+        assert!(
+            back.texts.is_empty(),
+            "unchanged texts are not stored as overrides"
+        );
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn text_change_changes_fingerprint_and_option_does_not() {
+        let cfg = SiteConfig::new_default("Demo", vec!["localhost".into()]);
+        let mut opt = cfg.clone();
+        opt.options.floating_button = false;
+        assert_eq!(opt.policy_hash(), cfg.policy_hash());
+        let mut more = cfg.clone();
+        more.categories[2].services.push(Service {
+            name: "Ads".into(),
+            description: String::new(),
+            cookies: vec!["_fbp".into()],
+        });
+        assert_ne!(more.policy_hash(), cfg.policy_hash());
+    }
+
+    #[test]
+    fn validation_errors_name_the_line() {
+        let cfg = SiteConfig::new_default("Demo", vec!["localhost".into()]);
+        let text = cfg
+            .to_toml("demo", 1)
+            .replace("\"localhost\"", "\"local host\"");
+        let err = SiteConfig::from_toml("demo", &text).unwrap_err();
+        let line = text
+            .lines()
+            .position(|l| l.contains("\"local host\""))
+            .unwrap()
+            + 1;
+        assert!(err.starts_with(&format!("line {line}:")), "{err}");
+        let err =
+            SiteConfig::from_toml("demo", "id = \"demo\"\nrevision = 1\nname = 3\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        let err = SiteConfig::from_toml("other", &cfg.to_toml("demo", 1)).unwrap_err();
+        assert!(err.contains("line "), "{err}");
+    }
+
+    #[test]
+    fn necessary_cannot_go() {
+        let mut cfg = SiteConfig::new_default("Demo", vec!["localhost".into()]);
+        cfg.categories.remove(0);
+        assert!(cfg.validate().is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! The one error type of request handling and storage. 4xx variants carry a message meant for the caller;
+//! 5xx variants are logged in full and answered with a generic message.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("unsupported content type {0:?}: send application/json or text/plain")]
+    UnsupportedMediaType(String),
+    #[error("too many requests from your network, slow down")]
+    RateLimited,
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad(msg: impl Into<String>) -> Error {
+        Error::BadRequest(msg.into())
+    }
+}
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            "internal server error, see the server log".to_string()
+        } else {
+            self.to_string()
+        };
+        let mut res = HttpResponse::build(status);
+        if matches!(self, Error::RateLimited) {
+            res.insert_header(("Retry-After", "1"));
+        }
+        res.json(serde_json::json!({ "error": message }))
+    }
+}

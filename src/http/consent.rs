@@ -1,0 +1,157 @@
+//! `POST /api/consent` and `GET /api/consent/{id}`: recording a visitor's choice in the append-only log
+//! and reading back its latest state.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::domain::consent::{self, Action, ConsentId, ConsentRecord};
+use crate::error::{Error, Result};
+use crate::http::body;
+use crate::state::AppState;
+use crate::storage::consents;
+
+#[derive(Deserialize)]
+struct ConsentInput {
+    site: String,
+    #[serde(default)]
+    consent_id: Option<String>,
+    revision: u32,
+    #[serde(default)]
+    choices: BTreeMap<String, bool>,
+    action: Action,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn state_json(rec: &ConsentRecord) -> serde_json::Value {
+    serde_json::json!({
+        "consent_id": rec.consent_id.to_string(),
+        "site": rec.site,
+        "revision": rec.revision,
+        "choices": rec.choices,
+        "action": rec.action.as_str(),
+        "created_at": rfc3339(rec.created_at),
+        "expires_at": rfc3339(rec.expires_at),
+    })
+}
+
+/// The page path of what the script sent as `url` (a path or a full URL); query and fragment dropped.
+fn page_path(raw: &str) -> Result<String> {
+    let path = match url::Url::parse(raw) {
+        Ok(u) => u.path().to_string(),
+        Err(_) if raw.starts_with('/') => raw.split(['?', '#']).next().unwrap_or("/").to_string(),
+        Err(_) => return Err(Error::bad("url must be a page path or an absolute URL")),
+    };
+    if path.len() > 1024 {
+        return Err(Error::bad("url is longer than 1024 bytes"));
+    }
+    Ok(path)
+}
+
+fn language(raw: &str) -> Result<String> {
+    let l = raw.trim().to_ascii_lowercase();
+    if (2..=16).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(l)
+    } else {
+        Err(Error::bad(
+            "language must be a language tag such as \"en\" or \"pt-br\"",
+        ))
+    }
+}
+
+pub async fn record(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    body::rate_limit(&req, &state)?;
+    let input: ConsentInput = body::read_json(&req, payload).await?;
+    let site = state
+        .sites
+        .get(&input.site)
+        .ok_or_else(|| Error::NotFound(format!("unknown site {:?}", input.site)))?;
+    body::check_origin(&req, |h| site.config.allows_host(h))?;
+    if input.revision != site.revision {
+        return Err(Error::Conflict(format!(
+            "revision {} is not the site's current policy revision {}: show the current banner",
+            input.revision, site.revision
+        )));
+    }
+    let choices = consent::resolve_choices(&site.config, input.action, &input.choices)
+        .map_err(Error::BadRequest)?;
+    let language = input.language.as_deref().map(language).transpose()?;
+    let page_path = input.url.as_deref().map(page_path).transpose()?;
+    let given = input
+        .consent_id
+        .as_deref()
+        .map(body::parse_consent_id)
+        .transpose()?;
+
+    // A known id of this site keeps its history; an unknown one (or another site's) gets a fresh id.
+    let consent_id = match given {
+        Some(id) => {
+            let site_id = site.id.clone();
+            let known = state
+                .store
+                .read(move |c| Ok(consents::latest(c, id)?.is_some_and(|r| r.site == site_id)))
+                .await?;
+            if known {
+                id
+            } else {
+                ConsentId::random().map_err(|e| Error::Internal(e.to_string()))?
+            }
+        }
+        None => ConsentId::random().map_err(|e| Error::Internal(e.to_string()))?,
+    };
+    let now = time::OffsetDateTime::from_unix_timestamp(crate::now())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let rec = ConsentRecord {
+        consent_id,
+        site: site.id.clone(),
+        created_at: now,
+        revision: site.revision,
+        policy_hash: site.policy_hash.clone(),
+        choices,
+        action: input.action,
+        language,
+        page_path,
+        expires_at: consent::add_months(now, state.settings.consent_months),
+    };
+    state.store.append_consent(rec.clone()).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "consent_id": rec.consent_id.to_string(),
+        "revision": rec.revision,
+        "choices": rec.choices,
+        "expires_at": rfc3339(rec.expires_at),
+    })))
+}
+
+pub async fn show(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let id = body::parse_consent_id(&path)?;
+    let latest = state.store.read(move |c| consents::latest(c, id)).await?;
+    let rec = latest
+        .ok_or_else(|| Error::NotFound("no consent with this id (unknown or erased)".into()))?;
+    Ok(HttpResponse::Ok().json(state_json(&rec)))
+}
+
+pub(crate) fn history_json(records: &[ConsentRecord]) -> Vec<serde_json::Value> {
+    records
+        .iter()
+        .map(|r| {
+            let mut v = state_json(r);
+            v["policy_hash"] = serde_json::Value::from(r.policy_hash.clone());
+            v["language"] = serde_json::json!(r.language);
+            v["page_path"] = serde_json::json!(r.page_path);
+            v
+        })
+        .collect()
+}

@@ -1,0 +1,388 @@
+//! Operator settings: one serde struct, loaded by a pure function from built-in defaults, an optional TOML
+//! file, `ASSENT_*` environment variables and command-line flags, in that rising order of precedence.
+//! Loading reads nothing but what it is handed (the file's text, the environment as a map), so it can be
+//! tested without touching the process.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// The most months personal data may be kept or a consent choice may last (CNIL and EDPB guidance).
+pub const MAX_MONTHS: u32 = 13;
+
+/// Default events per second a single client network may send before it gets 429. A real visitor sends a
+/// handful per page; a whole office behind one NAT stays far below this.
+pub const DEFAULT_RATE_LIMIT: u32 = 50;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub geoip: Option<PathBuf>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub public_url: String,
+    pub rate_limit: u32,
+    pub retention_months: u32,
+    pub consent_months: u32,
+}
+
+/// What the TOML file may hold. Unknown keys are refused by name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub geoip: Option<PathBuf>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub public_url: Option<String>,
+    pub rate_limit: Option<u32>,
+    pub retention_months: Option<u32>,
+    pub consent_months: Option<u32>,
+}
+
+/// Values given as command-line flags; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct FlagSettings {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub geoip: Option<PathBuf>,
+    pub trusted_proxies: Vec<String>,
+    pub public_url: Option<String>,
+    pub rate_limit: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SettingsError {
+    #[error("config file: {0}")]
+    File(String),
+    #[error("{source_name}: invalid {what} {value:?}: {reason}")]
+    Invalid {
+        source_name: String,
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+fn invalid(
+    source_name: &str,
+    what: &'static str,
+    value: &str,
+    reason: impl ToString,
+) -> SettingsError {
+    SettingsError::Invalid {
+        source_name: source_name.to_string(),
+        what,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_listen(src: &str, v: &str) -> Result<SocketAddr, SettingsError> {
+    v.parse().map_err(|e| {
+        invalid(
+            src,
+            "listen address",
+            v,
+            format!("{e} (expected e.g. 127.0.0.1:8080)"),
+        )
+    })
+}
+
+fn parse_cidrs<'a>(
+    src: &str,
+    items: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<IpNet>, SettingsError> {
+    let mut out = Vec::new();
+    for item in items {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        // A bare address means that one host.
+        let net = item
+            .parse::<IpNet>()
+            .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                invalid(
+                    src,
+                    "trusted proxy",
+                    item,
+                    "expected a CIDR such as 10.0.0.0/8 or an address",
+                )
+            })?;
+        out.push(net);
+    }
+    Ok(out)
+}
+
+fn parse_u32(src: &str, what: &'static str, v: &str) -> Result<u32, SettingsError> {
+    v.trim()
+        .parse()
+        .map_err(|_| invalid(src, what, v, "expected a whole number"))
+}
+
+fn check_months(src: &str, what: &'static str, v: u32) -> Result<u32, SettingsError> {
+    if (1..=MAX_MONTHS).contains(&v) {
+        Ok(v)
+    } else {
+        Err(invalid(
+            src,
+            what,
+            &v.to_string(),
+            format!("must be between 1 and {MAX_MONTHS} months (GDPR guidance caps it at 13)"),
+        ))
+    }
+}
+
+impl Settings {
+    /// Built-in defaults.
+    pub fn defaults() -> Settings {
+        let listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
+        Settings {
+            listen,
+            data_dir: PathBuf::from("./data"),
+            geoip: None,
+            trusted_proxies: Vec::new(),
+            public_url: String::new(),
+            rate_limit: DEFAULT_RATE_LIMIT,
+            retention_months: MAX_MONTHS,
+            consent_months: MAX_MONTHS,
+        }
+    }
+
+    /// Merges the layers. `file` is the TOML text of `--config`, if one was given; `env` the process
+    /// environment (only `ASSENT_*` keys are looked at).
+    pub fn load(
+        file: Option<&str>,
+        env: &HashMap<String, String>,
+        flags: &FlagSettings,
+    ) -> Result<Settings, SettingsError> {
+        let mut s = Settings::defaults();
+        let mut public_url: Option<String> = None;
+
+        if let Some(text) = file {
+            let f: FileSettings =
+                toml::from_str(text).map_err(|e| SettingsError::File(e.to_string()))?;
+            let src = "config file";
+            if let Some(v) = f.listen {
+                s.listen = parse_listen(src, &v)?;
+            }
+            if let Some(v) = f.data_dir {
+                s.data_dir = v;
+            }
+            if f.geoip.is_some() {
+                s.geoip = f.geoip;
+            }
+            if let Some(v) = f.trusted_proxies {
+                s.trusted_proxies = parse_cidrs(src, v.iter().map(String::as_str))?;
+            }
+            if f.public_url.is_some() {
+                public_url = f.public_url;
+            }
+            if let Some(v) = f.rate_limit {
+                s.rate_limit = v;
+            }
+            if let Some(v) = f.retention_months {
+                s.retention_months = check_months(src, "retention_months", v)?;
+            }
+            if let Some(v) = f.consent_months {
+                s.consent_months = check_months(src, "consent_months", v)?;
+            }
+        }
+
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty());
+        if let Some(v) = get("ASSENT_LISTEN") {
+            s.listen = parse_listen("ASSENT_LISTEN", v)?;
+        }
+        if let Some(v) = get("ASSENT_DATA_DIR") {
+            s.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("ASSENT_GEOIP") {
+            s.geoip = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("ASSENT_TRUSTED_PROXIES") {
+            s.trusted_proxies = parse_cidrs("ASSENT_TRUSTED_PROXIES", v.split(','))?;
+        }
+        if let Some(v) = get("ASSENT_PUBLIC_URL") {
+            public_url = Some(v.clone());
+        }
+        if let Some(v) = get("ASSENT_RATE_LIMIT") {
+            s.rate_limit = parse_u32("ASSENT_RATE_LIMIT", "rate limit", v)?;
+        }
+        if let Some(v) = get("ASSENT_RETENTION_MONTHS") {
+            let n = parse_u32("ASSENT_RETENTION_MONTHS", "retention_months", v)?;
+            s.retention_months = check_months("ASSENT_RETENTION_MONTHS", "retention_months", n)?;
+        }
+        if let Some(v) = get("ASSENT_CONSENT_MONTHS") {
+            let n = parse_u32("ASSENT_CONSENT_MONTHS", "consent_months", v)?;
+            s.consent_months = check_months("ASSENT_CONSENT_MONTHS", "consent_months", n)?;
+        }
+
+        if let Some(v) = &flags.listen {
+            s.listen = parse_listen("--listen", v)?;
+        }
+        if let Some(v) = &flags.data_dir {
+            s.data_dir = v.clone();
+        }
+        if let Some(v) = &flags.geoip {
+            s.geoip = Some(v.clone());
+        }
+        if !flags.trusted_proxies.is_empty() {
+            s.trusted_proxies = parse_cidrs(
+                "--trusted-proxy",
+                flags.trusted_proxies.iter().map(String::as_str),
+            )?;
+        }
+        if let Some(v) = &flags.public_url {
+            public_url = Some(v.clone());
+        }
+        if let Some(v) = flags.rate_limit {
+            s.rate_limit = v;
+        }
+
+        s.public_url = match public_url {
+            Some(u) => {
+                let parsed =
+                    url::Url::parse(&u).map_err(|e| invalid("public URL", "URL", &u, e))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(invalid(
+                        "public URL",
+                        "URL",
+                        &u,
+                        "must start with http:// or https://",
+                    ));
+                }
+                u.trim_end_matches('/').to_string()
+            }
+            None => format!("http://{}", s.listen),
+        };
+        Ok(s)
+    }
+
+    /// The public URL, with the actually bound address when the public URL was derived from a listen
+    /// address with port 0.
+    pub fn with_bound_address(mut self, bound: SocketAddr) -> Settings {
+        if self.public_url == format!("http://{}", self.listen) {
+            self.public_url = format!("http://{bound}");
+        }
+        self.listen = bound;
+        self
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("assent.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = Settings::load(None, &env(&[]), &FlagSettings::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.retention_months, 13);
+        assert_eq!(s.consent_months, 13);
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert!(s.rate_limit > 0);
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() {
+        let file = "listen = \"127.0.0.1:1000\"\nrate_limit = 5\nretention_months = 6\npublic_url = \"https://file.example/\"";
+        let e = env(&[
+            ("ASSENT_LISTEN", "127.0.0.1:2000"),
+            ("ASSENT_RETENTION_MONTHS", "7"),
+        ]);
+        let s = Settings::load(Some(file), &e, &FlagSettings::default()).unwrap();
+        assert_eq!(s.listen.port(), 2000);
+        assert_eq!(s.rate_limit, 5);
+        assert_eq!(s.retention_months, 7);
+        assert_eq!(s.public_url, "https://file.example");
+        let flags = FlagSettings {
+            listen: Some("127.0.0.1:3000".into()),
+            rate_limit: Some(0),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(file), &e, &flags).unwrap();
+        assert_eq!(s.listen.port(), 3000);
+        assert_eq!(s.rate_limit, 0);
+    }
+
+    #[test]
+    fn months_over_13_are_refused() {
+        let err = Settings::load(
+            Some("retention_months = 14"),
+            &env(&[]),
+            &FlagSettings::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("retention_months"), "{err}");
+        let err = Settings::load(
+            None,
+            &env(&[("ASSENT_CONSENT_MONTHS", "24")]),
+            &FlagSettings::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("consent_months"), "{err}");
+        assert!(
+            Settings::load(
+                None,
+                &env(&[("ASSENT_CONSENT_MONTHS", "0")]),
+                &FlagSettings::default()
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_file_key_is_named() {
+        let err = Settings::load(Some("listne = \"x\""), &env(&[]), &FlagSettings::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_from_env_and_flags() {
+        let s = Settings::load(
+            None,
+            &env(&[("ASSENT_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]),
+            &FlagSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(s.trusted_proxies.len(), 2);
+        assert!(s.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        let flags = FlagSettings {
+            trusted_proxies: vec!["::1/128".into()],
+            ..Default::default()
+        };
+        let s = Settings::load(
+            None,
+            &env(&[("ASSENT_TRUSTED_PROXIES", "10.0.0.0/8")]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(s.trusted_proxies.len(), 1);
+        assert!(
+            Settings::load(
+                None,
+                &env(&[("ASSENT_TRUSTED_PROXIES", "nope")]),
+                &FlagSettings::default()
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The state a running server shares between requests: settings, the store, the in-memory site registry
+//! (reloaded when the sites table changes, e.g. by `assent site update` from another process), the consent
+//! cache, the GeoIP reader and the rate limiter.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::domain::consent::ConsentCache;
+use crate::domain::geo::Geo;
+use crate::domain::ratelimit::RateLimiter;
+use crate::domain::site::SiteConfig;
+use crate::error::Result;
+use crate::settings::Settings;
+use crate::storage::{Store, WriterGuard, sites};
+
+/// A site as the server serves it, with what is derived from its settings computed once.
+pub struct SiteEntry {
+    pub id: String,
+    pub config: SiteConfig,
+    pub revision: u32,
+    pub secret: Vec<u8>,
+    pub policy_hash: String,
+    /// The served script (config inlined) and its ETag.
+    pub script: String,
+    pub etag: String,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    sites: RwLock<HashMap<String, Arc<SiteEntry>>>,
+    generation: AtomicI64,
+}
+
+impl Registry {
+    pub fn get(&self, id: &str) -> Option<Arc<SiteEntry>> {
+        self.sites
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Whether any site may be embedded on `host` (for CORS preflights, which name no site).
+    pub fn any_allows_host(&self, host: &str) -> bool {
+        self.sites
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|s| s.config.allows_host(host))
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .sites
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    fn replace(&self, entries: Vec<SiteEntry>, generation: i64) {
+        let map = entries
+            .into_iter()
+            .map(|e| (e.id.clone(), Arc::new(e)))
+            .collect();
+        *self.sites.write().unwrap_or_else(|p| p.into_inner()) = map;
+        self.generation.store(generation, Ordering::SeqCst);
+    }
+}
+
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Store,
+    pub sites: Registry,
+    pub consents: Arc<ConsentCache>,
+    pub geo: Option<Geo>,
+    pub limiter: RateLimiter,
+}
+
+impl AppState {
+    /// Opens the store and loads sites, consent grants and the GeoIP database. Blocking (start-up only).
+    pub fn open(settings: Settings) -> Result<(Arc<AppState>, WriterGuard)> {
+        let consents = Arc::new(ConsentCache::default());
+        let (store, guard) = Store::start(&settings.db_path(), consents.clone())?;
+        let geo = settings
+            .geoip
+            .as_ref()
+            .and_then(|path| match Geo::open(path) {
+                Ok(g) => Some(g),
+                Err(reason) => {
+                    tracing::warn!("GeoIP disabled, countries will be unknown: {reason}");
+                    None
+                }
+            });
+        let state = Arc::new(AppState {
+            limiter: RateLimiter::new(settings.rate_limit),
+            settings,
+            store,
+            sites: Registry::default(),
+            consents,
+            geo,
+        });
+        let conn = crate::storage::db::open_reader(&state.settings.db_path())?;
+        let generation = sites::generation(&conn)?;
+        let rows = sites::list(&conn)?;
+        state.sites.replace(
+            rows.into_iter().map(|r| state.entry(r)).collect(),
+            generation,
+        );
+        Ok((state, guard))
+    }
+
+    fn entry(&self, row: sites::SiteRow) -> SiteEntry {
+        let (script, etag) = crate::http::script::render(&self.settings.public_url, &row);
+        SiteEntry {
+            policy_hash: row.config.policy_hash(),
+            id: row.id,
+            config: row.config,
+            revision: row.revision,
+            secret: row.secret,
+            script,
+            etag,
+        }
+    }
+
+    /// Reloads the registry if the sites table changed since the last load.
+    pub async fn refresh_sites(&self) -> Result<bool> {
+        let known = self.sites.generation.load(Ordering::SeqCst);
+        let changed = self
+            .store
+            .read(move |conn| {
+                let generation = sites::generation(conn)?;
+                if generation == known {
+                    return Ok(None);
+                }
+                Ok(Some((generation, sites::list(conn)?)))
+            })
+            .await?;
+        match changed {
+            None => Ok(false),
+            Some((generation, rows)) => {
+                self.sites.replace(
+                    rows.into_iter().map(|r| self.entry(r)).collect(),
+                    generation,
+                );
+                tracing::info!(sites = self.sites.ids().len(), "sites reloaded");
+                Ok(true)
+            }
+        }
+    }
+}

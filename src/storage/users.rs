@@ -1,0 +1,164 @@
+//! Dashboard users and Stats API keys. Passwords are stored as Argon2id hashes, API keys as SHA-256
+//! digests: neither can be read back.
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordHash, PasswordVerifier};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
+    Ok(b)
+}
+
+/// A random password of 20 URL-safe characters for generated logins.
+pub fn generate_password() -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    Ok(random_bytes::<20>()?
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect())
+}
+
+pub fn hash_password(password: &str) -> Result<String> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()?)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
+}
+
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+}
+
+pub fn add_user(
+    conn: &Connection,
+    email: &str,
+    password: &str,
+    admin: bool,
+    now: i64,
+) -> Result<()> {
+    let email = email.trim().to_ascii_lowercase();
+    if !valid_email(&email) {
+        return Err(Error::bad(format!("invalid email address {email:?}")));
+    }
+    if password.chars().count() < 10 {
+        return Err(Error::bad("the password must be at least 10 characters"));
+    }
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)",
+        [&email],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Err(Error::Conflict(format!("user {email:?} already exists")));
+    }
+    conn.execute(
+        "INSERT INTO users (email, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![email, hash_password(password)?, admin, now],
+    )?;
+    Ok(())
+}
+
+pub fn count_users(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Checks a login; returns the user id.
+pub fn check_login(conn: &Connection, email: &str, password: &str) -> Result<Option<i64>> {
+    let row: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT id, password_hash FROM users WHERE email = ?1",
+            [email.trim().to_ascii_lowercase()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row
+        .filter(|(_, h)| verify_password(password, h))
+        .map(|(id, _)| id))
+}
+
+fn key_digest(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Creates a Stats API key for a user and returns it; only its digest is kept.
+pub fn create_key(conn: &Connection, email: &str, name: &str, now: i64) -> Result<String> {
+    let user: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM users WHERE email = ?1",
+            [email.trim().to_ascii_lowercase()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let user = user.ok_or_else(|| Error::NotFound(format!("no user {email:?}")))?;
+    let key = format!("assent_{}", hex::encode(random_bytes::<24>()?));
+    conn.execute(
+        "INSERT INTO api_keys (user_id, name, key_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![user, name, key_digest(&key), now],
+    )?;
+    Ok(key)
+}
+
+/// The user a Stats API key belongs to.
+pub fn user_of_key(conn: &Connection, key: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT user_id FROM api_keys WHERE key_hash = ?1",
+            [key_digest(key)],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::storage::open_db(&dir.path().join("a.db")).unwrap();
+        add_user(&conn, "Admin@Example.com", "correct horse battery", true, 1).unwrap();
+        assert!(add_user(&conn, "admin@example.com", "another password", false, 1).is_err());
+        assert!(add_user(&conn, "not-an-email", "long enough password", false, 1).is_err());
+        assert!(
+            check_login(&conn, "admin@example.com", "correct horse battery")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            check_login(&conn, "admin@example.com", "wrong")
+                .unwrap()
+                .is_none()
+        );
+        let key = create_key(&conn, "admin@example.com", "ci", 1).unwrap();
+        assert!(user_of_key(&conn, &key).unwrap().is_some());
+        assert!(user_of_key(&conn, "assent_nope").unwrap().is_none());
+        let stored: String = conn
+            .query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(!stored.contains(&key));
+    }
+}
