@@ -157,6 +157,9 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
                 let pages = 1 + rng.below(5);
                 let mut visit_id = None;
                 for p in 0..pages {
+                    if made >= n_events {
+                        break;
+                    }
                     let custom = p > 0 && rng.below(10) == 0;
                     let e = NewEvent {
                         site: site.id.clone(),

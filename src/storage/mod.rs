@@ -147,7 +147,7 @@ impl Store {
 
     /// Stores an event; Ok(false) when it was dropped (engaged time without an open visit).
     pub async fn record_event(&self, e: NewEvent) -> Result<bool> {
-        match self.write(Op::Event(e)).await? {
+        match self.write(Op::Event(Box::new(e))).await? {
             Outcome::Stored(s) => Ok(s),
             other => Err(Error::Internal(format!(
                 "unexpected writer outcome {other:?}"

@@ -21,7 +21,7 @@ const MAX_BATCH: usize = 1024;
 
 pub enum Op {
     Consent(ConsentRecord),
-    Event(NewEvent),
+    Event(Box<NewEvent>),
     Erase(ConsentId),
     Purge {
         cutoff: i64,
