@@ -223,15 +223,18 @@ fn accept_all_stores_a_pageview_with_path_and_referrer() {
         "accept_all"
     );
     let pv = env.wait_event(&id, "pageview /landing", |e| is_pageview(e, "/landing"));
+    // the visit keeps the referrer's source and the UTM parameters of the URL
+    let visit = env.visitor(&id)["visits"][0].clone();
     let referrer = format!(
         "{}{}",
-        pv["referrer"].as_str().unwrap_or(""),
-        pv["referrer_source"].as_str().unwrap_or("")
+        visit["referrer"].as_str().unwrap_or(""),
+        pv["referrer"].as_str().unwrap_or("")
     );
     assert!(
         referrer.to_lowercase().contains("google"),
-        "referrer not stored: {pv}"
+        "referrer not stored: {visit} {pv}"
     );
+    assert_eq!(visit["utm_source"], "newsletter", "{visit}");
     // the request itself carried the full URL (UTM) and the screen width
     let sent = event_requests(&b);
     let body: Value = serde_json::from_str(sent[0]["body"].as_str().unwrap()).unwrap();
@@ -362,6 +365,8 @@ fn reopening_and_withdrawing_stops_the_tracker_and_cleans_up() {
     ) else {
         return;
     };
+    env.update_site(false, |_| {}, add_marketing_cookies);
+    env.wait_script("_fbp");
     let url = env.page(
         "/w",
         "en",
@@ -438,6 +443,8 @@ fn a_new_policy_revision_asks_again() {
     b.wait("window.assent&&assent.consent()", &[]);
     assert!(!banner_visible(&b));
     env.bump_revision();
+    // the script is cached for a few minutes: a later visit, with a fresh copy
+    b.cdp("Network.setCacheDisabled", json!({"cacheDisabled": true}));
     b.goto(&url);
     b.wait("document.querySelector('.assent-ban')", &[]);
     assert_eq!(b.eval("assent.consent()"), Value::Null);
@@ -821,10 +828,29 @@ fn set_option(t: &mut toml::Table, key: &str, value: toml::Value) {
 
 fn add_language(t: &mut toml::Table, lang: &str, texts: &Value) {
     let value: toml::Value = serde_json::from_value(texts.clone()).expect("texts as TOML");
+    if let Some(langs) = t.get_mut("languages").and_then(|l| l.as_array_mut()) {
+        langs.push(toml::Value::String(lang.to_string()));
+    }
     let all = t
         .entry("texts")
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     all.as_table_mut()
         .expect("[texts] table")
         .insert(lang.to_string(), value);
+}
+
+/// Gives the `marketing` category an "Ads" service with cookies `_gcl_*` and `_fbp`.
+fn add_marketing_cookies(t: &mut toml::Table) {
+    let cats = t
+        .get_mut("categories")
+        .and_then(|c| c.as_array_mut())
+        .expect("[[categories]]");
+    let marketing = cats
+        .iter_mut()
+        .filter_map(|c| c.as_table_mut())
+        .find(|c| c.get("id").and_then(|i| i.as_str()) == Some("marketing"))
+        .expect("marketing category");
+    let service: toml::Value =
+        serde_json::from_value(json!([{"name": "Ads", "cookies": ["_gcl_*", "_fbp"]}])).unwrap();
+    marketing.insert("services".into(), service);
 }

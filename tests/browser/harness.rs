@@ -235,9 +235,32 @@ impl Stub {
                 .filter(|e| e["consent_id"] == id)
                 .cloned()
                 .collect();
+            // like the server: a visit with the first page view's referrer host and UTM source
+            let visits: Vec<Value> = events
+                .iter()
+                .find(|e| e["name"] == "pageview")
+                .map(|e| {
+                    let url = e["url"].as_str().unwrap_or_default();
+                    let utm = url
+                        .split(['?', '&'])
+                        .find_map(|kv| kv.strip_prefix("utm_source="));
+                    let referrer = e["referrer"].as_str().map(|r| {
+                        let host = r
+                            .split("://")
+                            .nth(1)
+                            .unwrap_or(r)
+                            .split('/')
+                            .next()
+                            .unwrap_or("");
+                        host.trim_start_matches("www.").to_string()
+                    });
+                    json!({"entry_page": e["path"], "referrer": referrer, "utm_source": utm})
+                })
+                .into_iter()
+                .collect();
             return Some(Response::json(
                 200,
-                &json!({"consents": consents, "events": events}),
+                &json!({"consents": consents, "events": events, "visits": visits}),
             ));
         }
         if req.method != "POST" {
