@@ -266,11 +266,26 @@ fn spa_navigation_sends_a_second_pageview() {
     );
     env.wait_script("\"spa\":true");
     let url = env.page("/app", "en", "");
+    // a focused, visible page accumulates engaged time
+    b.cdp(
+        "Emulation.setFocusEmulationEnabled",
+        json!({"enabled": true}),
+    );
     b.goto(&url);
     b.click(".assent-ban button");
     let id = consent_id(&b);
     env.wait_event(&id, "pageview /app", |e| is_pageview(e, "/app"));
+    b.wait("document.hasFocus()", &[]);
+    std::thread::sleep(std::time::Duration::from_millis(300)); // engaged time to report
     b.js("history.pushState({},'', '/app/settings');", &[]);
+    // leaving /app reports its engaged time
+    let engaged = env.wait_event(&id, "engagement /app", |e| {
+        e["name"] == "engagement" && path_of(e) == "/app"
+    });
+    assert!(
+        engaged["engaged_ms"].as_u64().unwrap_or(0) >= 200,
+        "{engaged}"
+    );
     env.wait_event(&id, "pageview /app/settings", |e| {
         is_pageview(e, "/app/settings")
     });
@@ -296,6 +311,13 @@ fn spa_navigation_sends_a_second_pageview() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // leaving the page sends the last engaged time with sendBeacon
+    let other = env.page("/elsewhere", "en", "");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    b.goto(&other);
+    env.wait_event(&id, "engagement on leaving", |e| {
+        e["name"] == "engagement" && path_of(e) == "/app" && e != &engaged
+    });
 }
 
 #[test]
@@ -394,20 +416,36 @@ fn reopening_and_withdrawing_stops_the_tracker_and_cleans_up() {
             ["preferences", true, false]
         ])
     );
-    for c in ["analytics", "marketing", "preferences"] {
-        b.click(&format!("#assent-c-{c}"));
-    }
+    // first only marketing: its cookies go, the site's own cookie stays, and
+    // the running tracker neither stops nor counts the page twice
+    b.click("#assent-c-marketing");
     b.click("[role=dialog] .assent-row button:nth-of-type(3)");
-    b.wait("assent.consent().choices.analytics===false&&document.cookie.indexOf('%22analytics%22%3Afalse')>=0", &[]);
-    let records = env.wait_consents(&id, 2);
-    assert_eq!(records.last().unwrap()["action"], "withdraw", "{records:?}");
-    // the marketing cookies are gone, the site's own cookie stays
+    b.wait("assent.consent().choices.marketing===false&&document.cookie.indexOf('%22marketing%22%3Afalse')>=0", &[]);
+    assert_eq!(env.wait_consents(&id, 2)[1]["action"], "custom");
     let cookie = b.eval("document.cookie").as_str().unwrap().to_string();
     assert!(
         !cookie.contains("_fbp") && !cookie.contains("_gcl_au"),
         "{cookie}"
     );
     assert!(cookie.contains("own=1"), "{cookie}");
+    b.js("assent.track('still-on');", &[]);
+    env.wait_event(&id, "still-on", |e| e["name"] == "still-on");
+    let pageviews = env
+        .events(&id)
+        .iter()
+        .filter(|e| e["name"] == "pageview")
+        .count();
+    assert_eq!(pageviews, 1);
+    // then the rest: a withdrawal
+    b.click("#prefs");
+    b.wait("document.querySelector('[role=dialog]')", &[]);
+    for c in ["analytics", "preferences"] {
+        b.click(&format!("#assent-c-{c}"));
+    }
+    b.click("[role=dialog] .assent-row button:nth-of-type(3)");
+    b.wait("assent.consent().choices.analytics===false&&document.cookie.indexOf('%22analytics%22%3Afalse')>=0", &[]);
+    let records = env.wait_consents(&id, 3);
+    assert_eq!(records.last().unwrap()["action"], "withdraw", "{records:?}");
     // focus went back to the opener
     assert_eq!(b.eval("document.activeElement.id"), "prefs");
     // the tracker stopped at once and keeps nothing in the browser
@@ -792,7 +830,7 @@ fn screenshots_for_the_docs() {
         let opts = Options {
             dark,
             width: 1100,
-            height: 720,
+            height: 880,
             ..Options::default()
         };
         let Some((env, b)) = setup("screenshots_for_the_docs", opts) else {

@@ -80,7 +80,8 @@ var g=S?S.choices:{};
 if(S)wipe(g);
 gate(g);
 gcm('update',g);
-if(g.analytics&&S.expires_at&&C.domains.some(d=>L.hostname==d||L.hostname.endsWith('.'+d)))start();else stop();
+// the tracker starts once the server has recorded the grant; a refusal stops it at once
+if(!g.analytics||!C.domains.some(d=>L.hostname==d||L.hostname.endsWith('.'+d)))stop();else if(S.expires_at)start();
 if(S&&O.floating_button&&!fab)ld().then(()=>{
 if(!fab)root.append(fab=btn('',()=>open(fab),'assent-fab'));
 fab.title=X.floating;
@@ -91,7 +92,7 @@ function wipe(g){
 cats.forEach(c=>{
 if(g[c.id])return;
 (c.services||[]).forEach(v=>(v.cookies||[]).forEach(p=>{
-var r=new RegExp('^'+p.replace(/[.+?^${}()|[\]\\]/g,'\\$&').replace(/\*/g,'.*')+'$');
+var r=new RegExp('^'+p.replace(/[$.^|+]/g,'\\$&').replace(/\*/g,'.*')+'$');
 D.cookie.split(';').forEach(x=>{
 var n=x.split('=')[0].trim(),d=L.hostname.split('.'),i;
 if(!n||n==K||!r.test(n))return;
@@ -215,7 +216,6 @@ ev('pageview',b);
 // engaged time: the page is visible and focused
 function tick(){var t=Date.now();if(since)eng+=t-since;since=on&&!D.hidden&&D.hasFocus()?t:0;}
 function flush(bc){tick();if(on&&cur&&eng>0)ev('engagement',{url:cur,engaged_ms:Math.round(eng)},bc);eng=0;}
-function props(p){var o={},k;for(k in p)if(/^(str|num|boo)/.test(typeof p[k]))o[k]=p[k];return o;}
 addEventListener('focus',tick);
 addEventListener('blur',tick);
 addEventListener('pagehide',()=>flush(1));
@@ -244,7 +244,8 @@ open:()=>open(),
 consent:consent,
 acceptAll:()=>choose(()=>1,'accept_all'),
 rejectAll:()=>choose(()=>0,'reject_all'),
-track:(n,p)=>ev(String(n),p?{props:props(p)}:{})
+// props: a flat object of strings, numbers and booleans
+track:(n,p)=>{var o={},k;for(k in p)if(/^(str|num|boo)/.test(typeof p[k]))o[k]=p[k];ev(String(n),{props:o});}
 };
 if(O.google_consent_mode){
 W.dataLayer=W.dataLayer||[];
