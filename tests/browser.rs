@@ -892,3 +892,31 @@ fn add_marketing_cookies(t: &mut toml::Table) {
         serde_json::from_value(json!([{"name": "Ads", "cookies": ["_gcl_*", "_fbp"]}])).unwrap();
     marketing.insert("services".into(), service);
 }
+
+#[test]
+fn pages_outside_the_site_domains_are_not_tracked() {
+    let Some((env, b)) = setup(
+        "pages_outside_the_site_domains_are_not_tracked",
+        Options::default(),
+    ) else {
+        return;
+    };
+    env.update_site(
+        false,
+        |c| c["domains"] = json!(["127.0.0.1", "shop.example"]),
+        |t| {
+            t.insert(
+                "domains".into(),
+                toml::Value::Array(vec!["127.0.0.1".into(), "shop.example".into()]),
+            );
+        },
+    );
+    env.wait_script("\"domains\":[\"127.0.0.1\",\"shop.example\"]");
+    let url = env.page("/elsewhere", "en", "");
+    b.goto(&url);
+    b.wait("document.querySelector('.assent-ban')", &[]);
+    let c = b.js_async("var done=arguments[0];assent.acceptAll().then(done);", &[]);
+    assert_eq!(c["choices"]["analytics"], true, "{c}");
+    b.js("assent.track('x');", &[]);
+    assert!(event_requests(&b).is_empty(), "{:?}", event_requests(&b));
+}
