@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpServer, web};
@@ -12,7 +13,7 @@ use anyhow::{Context, bail};
 use crate::domain::consent::sub_months;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::storage::{sites, users};
+use crate::storage::{WriterGuard, sites, users};
 
 const ADMIN_EMAIL: &str = "admin@assent.local";
 
@@ -65,11 +66,16 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let settings = settings.with_bound_address(listener.local_addr()?);
     first_run(&settings)?;
-    actix_web::rt::System::new().block_on(serve(settings, listener))
+    // Opening the store blocks (migrations, loading grants); it happens before the runtime starts.
+    let (state, writer) = AppState::open(settings).context("cannot start")?;
+    actix_web::rt::System::new().block_on(serve(state, writer, listener))
 }
 
-async fn serve(settings: Settings, listener: TcpListener) -> anyhow::Result<()> {
-    let (state, writer) = AppState::open(settings).context("cannot start")?;
+async fn serve(
+    state: Arc<AppState>,
+    writer: WriterGuard,
+    listener: TcpListener,
+) -> anyhow::Result<()> {
     let data = web::Data::from(state.clone());
     let server = HttpServer::new(move || crate::app(data.clone()))
         .listen(listener)?
@@ -87,7 +93,7 @@ async fn serve(settings: Settings, listener: TcpListener) -> anyhow::Result<()> 
 }
 
 /// Reloads sites when they change and applies retention every hour (and at start).
-async fn background(state: std::sync::Arc<AppState>) {
+async fn background(state: Arc<AppState>) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
     let mut next_purge = crate::now();
     loop {

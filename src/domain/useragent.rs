@@ -62,7 +62,27 @@ pub fn device_by_width(width: u32) -> &'static str {
     }
 }
 
+/// Classifies a user agent, remembering recent answers: visitors' user agents repeat a lot and parsing
+/// one runs dozens of regular expressions. The cache holds parsed results only, in memory.
 pub fn classify(ua: &str) -> Option<Client> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    const CAPACITY: usize = 4096;
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Client>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(ua) {
+        return hit.clone();
+    }
+    let parsed = parse(ua);
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= CAPACITY {
+        map.clear();
+    }
+    map.insert(ua.to_string(), parsed.clone());
+    parsed
+}
+
+fn parse(ua: &str) -> Option<Client> {
     let ua = ua.trim();
     if ua.is_empty() || ua.len() > 1024 || is_bot(ua) {
         return None;

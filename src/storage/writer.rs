@@ -116,48 +116,34 @@ impl Writer {
         tracing::debug!("writer stopped");
     }
 
+    /// Commits a batch in one transaction. If the transaction fails as a whole (one job's error aborts
+    /// it), each job is retried in a transaction of its own, so one bad job fails alone; savepoints per
+    /// job would cost two statements on every job of every batch for a case that is rare.
     fn run_batch(&mut self, jobs: Vec<Job>) {
-        let mut effects: Vec<Effect> = Vec::new();
-        let mut results: Vec<Result<Outcome>> = Vec::with_capacity(jobs.len());
-        let committed = (|| -> Result<()> {
-            let mut tx = self.conn.transaction()?;
-            // Visits opened or extended earlier in this batch.
-            let mut staged: HashMap<(String, i64), OpenVisit> = HashMap::new();
-            for job in &jobs {
-                let mut sp = tx.savepoint()?;
-                let mut local = Vec::new();
-                let r = apply(&sp, &job.op, &self.open_visits, &staged, &mut local);
-                match r {
-                    Ok(outcome) => {
-                        sp.commit()?;
-                        for e in &local {
-                            if let Effect::Visit { key, open } = e {
-                                staged.insert(key.clone(), *open);
-                            }
-                        }
-                        effects.extend(local);
-                        results.push(Ok(outcome));
-                    }
-                    Err(e) => {
-                        sp.rollback()?;
-                        results.push(Err(e));
-                    }
+        let outcome = match self.commit(&jobs) {
+            Ok(done) => done,
+            Err(e) if jobs.len() > 1 => {
+                tracing::warn!(error = %e, jobs = jobs.len(), "batch failed; retrying its jobs one by one");
+                for job in jobs {
+                    self.run_batch(vec![job]);
                 }
+                return;
             }
-            tx.commit()?;
-            Ok(())
-        })();
-        if let Err(e) = committed {
-            tracing::error!(error = %e, jobs = jobs.len(), "batch failed to commit");
-            for job in jobs {
-                if let Some(reply) = job.reply {
-                    let _ = reply.send(Err(Error::Unavailable(
+            Err(e) => {
+                tracing::error!(error = %e, "write failed");
+                let outcome = match e {
+                    Error::Database(_) | Error::Internal(_) => Err(Error::Unavailable(
                         "the write could not be committed".into(),
-                    )));
+                    )),
+                    other => Err(other),
+                };
+                if let Some(reply) = jobs.into_iter().next().and_then(|j| j.reply) {
+                    let _ = reply.send(outcome);
                 }
+                return;
             }
-            return;
-        }
+        };
+        let (results, effects) = outcome;
         for effect in effects {
             self.apply_effect(effect);
         }
@@ -169,9 +155,35 @@ impl Writer {
         }
         for (job, result) in jobs.into_iter().zip(results) {
             if let Some(reply) = job.reply {
-                let _ = reply.send(result);
+                let _ = reply.send(Ok(result));
             }
         }
+    }
+
+    /// Applies and commits every job; the in-memory effects are returned, to be applied after the commit.
+    fn commit(&mut self, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<Effect>)> {
+        let tx = self.conn.transaction()?;
+        let mut effects: Vec<Effect> = Vec::new();
+        let mut results = Vec::with_capacity(jobs.len());
+        // Visits opened or extended earlier in this batch.
+        let mut staged: HashMap<(String, i64), OpenVisit> = HashMap::new();
+        for job in jobs {
+            let before = effects.len();
+            results.push(apply(
+                &tx,
+                &job.op,
+                &self.open_visits,
+                &staged,
+                &mut effects,
+            )?);
+            for e in &effects[before..] {
+                if let Effect::Visit { key, open } = e {
+                    staged.insert(key.clone(), *open);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((results, effects))
     }
 
     fn apply_effect(&mut self, effect: Effect) {
