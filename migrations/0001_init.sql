@@ -7,6 +7,8 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) STRICT;
 INSERT INTO meta (key, value) VALUES ('sites_generation', '0');
+-- '1' while no server runs or after a clean stop; '0' while one runs (visit rows are repaired after a crash).
+INSERT INTO meta (key, value) VALUES ('clean_shutdown', '1');
 
 CREATE TABLE sites (
     id         TEXT PRIMARY KEY,
@@ -97,7 +99,9 @@ CREATE TABLE events (
     engaged_ms INTEGER
 ) STRICT;
 CREATE INDEX events_by_site_time ON events (site_id, ts);
-CREATE INDEX events_by_visitor ON events (site_id, visitor);
+-- Events have one index, which grows at its end. Erasure and export find a visitor's events through the
+-- visits (by visitor) and each visit's time range; an index on the random visitor key or on visit ids would
+-- dirty a random page with every event.
 
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,

@@ -81,4 +81,21 @@ fn sigkill_loses_no_acknowledged_event() {
         &[("user-agent", UA)],
     );
     assert_eq!(status, 202);
+
+    // Visit rows lag their events in memory; after the crash they were recomputed from the events.
+    let (status, text) = again.get(&format!("/api/visitor/{id}"));
+    assert_eq!(status, 200);
+    let export: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let in_visits: u64 = export["visits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        in_visits as usize,
+        stored.len() + 1,
+        "visit aggregates match the stored events"
+    );
+    assert_eq!(export["events"].as_array().unwrap().len(), stored.len() + 1);
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::domain::consent::{Action, ConsentId, ConsentRecord, add_months};
 use crate::domain::event::NewEvent;
-use crate::domain::visits::visitor_key;
+use crate::domain::visits::{VisitState, visitor_key};
 use crate::settings::Settings;
 use crate::storage::{consents, events, sites};
 
@@ -187,17 +187,24 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
                         props: custom.then(|| format!("{{\"url\":\"https://{domain}/x\"}}")),
                         engaged_ms: None,
                     };
-                    let v = match visit_id {
-                        Some(v) => {
-                            events::extend_visit(&tx, v, &e)?;
-                            v
+                    let v = match visit_id.as_mut() {
+                        Some(state) => {
+                            VisitState::absorb(state, &e);
+                            state.open.id
                         }
-                        None => events::open_visit(&tx, &e)?,
+                        None => {
+                            let state = VisitState::first(events::open_visit(&tx, &e)?, &e);
+                            let id = state.open.id;
+                            visit_id = Some(state);
+                            id
+                        }
                     };
-                    visit_id = Some(v);
                     events::insert_event(&tx, v, &e)?;
                     made += 1;
                     ts += 5 + rng.below(120) as i64;
+                }
+                if let Some(state) = &visit_id {
+                    events::flush_visit(&tx, state)?;
                 }
                 // The next visit of this visitor starts hours or days later.
                 ts += 3600 + rng.below(5 * 86_400) as i64;

@@ -96,8 +96,15 @@ async fn serve(
 async fn background(state: Arc<AppState>) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
     let mut next_purge = crate::now();
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
+        ticks += 1;
+        if ticks.is_multiple_of(5)
+            && let Err(e) = state.store.flush().await
+        {
+            tracing::warn!(error = %e, "writing open visits failed");
+        }
         if let Err(e) = state.refresh_sites().await {
             tracing::warn!(error = %e, "reloading sites failed");
         }

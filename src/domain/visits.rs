@@ -5,6 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::domain::consent::ConsentId;
+use crate::domain::event::NewEvent;
 
 pub const VISIT_TIMEOUT_SECS: i64 = 30 * 60;
 
@@ -31,6 +32,45 @@ pub fn continues(open: Option<&OpenVisit>, ts: i64) -> bool {
     open.is_some_and(|v| {
         ts - v.last_at < VISIT_TIMEOUT_SECS && ts >= v.last_at - VISIT_TIMEOUT_SECS
     })
+}
+
+/// What the writer keeps of an open visit: its aggregates, changed in memory with each event and written
+/// to the visit row in bulk (`dirty` until then). Events are durable on their own; a visit row is derived
+/// from its events and repaired from them after a crash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VisitState {
+    pub open: OpenVisit,
+    pub exit_page: String,
+    pub pageviews: i64,
+    pub events: i64,
+    pub engaged_ms: i64,
+    pub dirty: bool,
+}
+
+impl VisitState {
+    /// The state of a visit opened by its first event.
+    pub fn first(id: i64, e: &NewEvent) -> VisitState {
+        VisitState {
+            open: OpenVisit { id, last_at: e.ts },
+            exit_page: e.path.clone(),
+            pageviews: (e.name == "pageview") as i64,
+            events: 1,
+            engaged_ms: e.engaged_ms.unwrap_or(0),
+            dirty: false,
+        }
+    }
+
+    /// Adds an event that continues the visit.
+    pub fn absorb(&mut self, e: &NewEvent) {
+        self.open.last_at = self.open.last_at.max(e.ts);
+        if e.name == "pageview" {
+            self.pageviews += 1;
+            self.exit_page = e.path.clone();
+        }
+        self.events += 1;
+        self.engaged_ms += e.engaged_ms.unwrap_or(0);
+        self.dirty = true;
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use crate::storage::{consents, events, sites};
 
 pub async fn export(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse> {
     let id = body::parse_consent_id(&path)?;
+    // Open visits' rows lag their events by a few seconds; the visitor sees them as they are now.
+    state.store.flush().await?;
     let data = state
         .store
         .read(move |c| {

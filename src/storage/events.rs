@@ -7,7 +7,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::domain::event::NewEvent;
-use crate::domain::visits::OpenVisit;
+use crate::domain::visits::{OpenVisit, VisitState};
 use crate::error::Result;
 
 pub fn open_visit(conn: &Connection, e: &NewEvent) -> Result<i64> {
@@ -45,25 +45,40 @@ pub fn open_visit(conn: &Connection, e: &NewEvent) -> Result<i64> {
     Ok(id)
 }
 
-pub fn extend_visit(conn: &Connection, visit_id: i64, e: &NewEvent) -> Result<()> {
-    let pageview = e.name == "pageview";
+/// Writes a visit's in-memory aggregates to its row.
+pub fn flush_visit(conn: &Connection, v: &VisitState) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE visits SET last_at = MAX(last_at, ?2),
-                           exit_page = CASE WHEN ?3 THEN ?4 ELSE exit_page END,
-                           pageviews = pageviews + ?3,
-                           events = events + 1,
-                           engaged_ms = engaged_ms + ?5
-         WHERE id = ?1",
+        "UPDATE visits SET last_at = ?2, exit_page = ?3, pageviews = ?4, events = ?5, engaged_ms = ?6 WHERE id = ?1",
     )?
-    .execute(params![
-        visit_id,
-        e.ts,
-        pageview as i64,
-        e.path,
-        e.engaged_ms.unwrap_or(0)
-    ])?;
+    .execute(params![v.open.id, v.open.last_at, v.exit_page, v.pageviews, v.events, v.engaged_ms])?;
     Ok(())
 }
+
+/// Recomputes the aggregates of visits started after `since` from their events: after a crash, a visit
+/// row may lag the events the writer had not yet folded into it. One pass over each site's recent events.
+pub fn repair_visits(conn: &Connection, since: i64) -> Result<usize> {
+    let sites: Vec<String> = conn
+        .prepare("SELECT DISTINCT site_id FROM visits WHERE started_at >= ?1")?
+        .query_map([since], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut repaired = 0;
+    for site in sites {
+        repaired += conn.execute(
+            "UPDATE visits SET last_at = a.last_at, pageviews = a.pageviews, events = a.events,
+                               engaged_ms = a.engaged_ms, exit_page = COALESCE(a.exit_page, visits.exit_page)
+             FROM (SELECT visit_id, MAX(ts) AS last_at, SUM(name = 'pageview') AS pageviews, COUNT(*) AS events,
+                          COALESCE(SUM(engaged_ms), 0) AS engaged_ms,
+                          substr(MAX(CASE WHEN name = 'pageview' THEN printf('%020d', id) || path END), 21) AS exit_page
+                   FROM events WHERE site_id = ?1 AND ts >= ?2 GROUP BY visit_id) AS a
+             WHERE visits.id = a.visit_id AND visits.site_id = ?1 AND visits.started_at >= ?2",
+            params![site, since],
+        )?;
+    }
+    Ok(repaired)
+}
+
+/// How far an event's time may lie outside its visit's recorded span (server clock steps).
+const SPAN_SLACK_SECS: i64 = 3600;
 
 pub fn insert_event(conn: &Connection, visit_id: i64, e: &NewEvent) -> Result<()> {
     conn.prepare_cached(
@@ -87,15 +102,23 @@ pub fn insert_event(conn: &Connection, visit_id: i64, e: &NewEvent) -> Result<()
 pub fn load_open_visits(
     conn: &Connection,
     since: i64,
-) -> Result<HashMap<(String, i64), OpenVisit>> {
-    let mut stmt =
-        conn.prepare("SELECT site_id, visitor, id, last_at FROM visits WHERE last_at > ?1")?;
+) -> Result<HashMap<(String, i64), VisitState>> {
+    let mut stmt = conn.prepare(
+        "SELECT site_id, visitor, id, last_at, exit_page, pageviews, events, engaged_ms FROM visits WHERE last_at > ?1",
+    )?;
     let rows = stmt.query_map([since], |r| {
         Ok((
             (r.get(0)?, r.get(1)?),
-            OpenVisit {
-                id: r.get(2)?,
-                last_at: r.get(3)?,
+            VisitState {
+                open: OpenVisit {
+                    id: r.get(2)?,
+                    last_at: r.get(3)?,
+                },
+                exit_page: r.get(4)?,
+                pageviews: r.get(5)?,
+                events: r.get(6)?,
+                engaged_ms: r.get(7)?,
+                dirty: false,
             },
         ))
     })?;
@@ -135,9 +158,11 @@ pub struct VisitExport {
 
 pub fn events_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<EventExport>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT ts, name, path, props, engaged_ms FROM events WHERE site_id = ?1 AND visitor = ?2 ORDER BY id",
+        "SELECT e.ts, e.name, e.path, e.props, e.engaged_ms FROM visits v
+         JOIN events e ON e.site_id = v.site_id AND e.ts BETWEEN v.started_at - ?3 AND v.last_at + ?3 AND e.visit_id = v.id
+         WHERE v.site_id = ?1 AND v.visitor = ?2 ORDER BY e.id",
     )?;
-    let rows = stmt.query_map(params![site, visitor], |r| {
+    let rows = stmt.query_map(params![site, visitor, SPAN_SLACK_SECS], |r| {
         let props: Option<String> = r.get(3)?;
         Ok(EventExport {
             ts: r.get(0)?,

@@ -165,6 +165,11 @@ impl Store {
         }
     }
 
+    /// Writes the aggregates of open visits to their rows (they lag by a few seconds otherwise).
+    pub async fn flush(&self) -> Result<()> {
+        self.write(Op::Flush).await.map(|_| ())
+    }
+
     /// Deletes personal data older than `cutoff` and refreshes the in-memory state that depended on it.
     pub async fn purge(&self, cutoff: i64, now: i64) -> Result<PurgeReport> {
         match self.write(Op::Purge { cutoff, now }).await? {

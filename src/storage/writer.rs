@@ -1,7 +1,12 @@
 //! The one writer thread. It owns the only writing connection, takes jobs from a bounded channel, applies
-//! as many as are waiting in one transaction (group commit, one savepoint per job so a bad job fails
-//! alone) and answers each job only after that transaction committed. Changes to in-memory state (the
-//! consent cache, open visits) are applied after the commit too, so memory never runs ahead of disk.
+//! as many as are waiting in one transaction (group commit) and answers each job only after that
+//! transaction committed. Changes to in-memory state (the consent cache, open visits) are applied after
+//! the commit too, so memory never runs ahead of disk.
+//!
+//! Events are appended; the aggregates of open visits (exit page, counts, last event) are kept here and
+//! written to their rows every few seconds, at shutdown and before a purge. Updating a visit row with
+//! every event would dirty a random page per event; a visit row is derived data that start-up repairs
+//! from the events if the process died before writing it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,13 +16,17 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::consent::{ConsentCache, ConsentId, ConsentRecord};
 use crate::domain::event::NewEvent;
-use crate::domain::visits::{self, OpenVisit, VISIT_TIMEOUT_SECS};
+use crate::domain::visits::{self, VISIT_TIMEOUT_SECS, VisitState};
 use crate::error::{Error, Result};
 use crate::storage::retention::{self, PurgeReport};
 use crate::storage::{consents, events, sites};
 
 /// Most jobs committed in one transaction; bounds the latency a batch adds.
 const MAX_BATCH: usize = 1024;
+/// How stale a visit row may get while its visit is open.
+const FLUSH_SECS: i64 = 5;
+/// Visits started this recently are repaired from their events after an unclean stop.
+const REPAIR_SECS: i64 = 2 * 86_400;
 
 pub enum Op {
     Consent(ConsentRecord),
@@ -27,6 +36,8 @@ pub enum Op {
         cutoff: i64,
         now: i64,
     },
+    /// Write the aggregates of open visits now.
+    Flush,
     /// Commit what is queued before it, then stop.
     Shutdown,
 }
@@ -52,6 +63,8 @@ pub struct Job {
     pub reply: Option<oneshot::Sender<Result<Outcome>>>,
 }
 
+type VisitKey = (String, i64);
+
 enum Effect {
     Grant {
         id: ConsentId,
@@ -60,12 +73,12 @@ enum Effect {
         expires_at: i64,
     },
     Visit {
-        key: (String, i64),
-        open: OpenVisit,
+        key: VisitKey,
+        state: VisitState,
     },
     Forget {
         id: ConsentId,
-        keys: Vec<(String, i64)>,
+        keys: Vec<VisitKey>,
     },
     Reload {
         now: i64,
@@ -75,19 +88,35 @@ enum Effect {
 pub struct Writer {
     conn: Connection,
     cache: Arc<ConsentCache>,
-    open_visits: HashMap<(String, i64), OpenVisit>,
-    batches: u64,
+    open_visits: HashMap<VisitKey, VisitState>,
+    last_flush: i64,
 }
 
 impl Writer {
     pub fn new(conn: Connection, cache: Arc<ConsentCache>, now: i64) -> Result<Writer> {
+        let clean: String = conn.query_row(
+            "SELECT value FROM meta WHERE key = 'clean_shutdown'",
+            [],
+            |r| r.get(0),
+        )?;
+        if clean != "1" {
+            let repaired = events::repair_visits(&conn, now - REPAIR_SECS)?;
+            tracing::info!(
+                repaired,
+                "the last run did not stop cleanly; recent visits recomputed from their events"
+            );
+        }
+        conn.execute(
+            "UPDATE meta SET value = '0' WHERE key = 'clean_shutdown'",
+            [],
+        )?;
         cache.replace_all(consents::load_grants(&conn, now)?);
         let open_visits = events::load_open_visits(&conn, now - VISIT_TIMEOUT_SECS)?;
         Ok(Writer {
             conn,
             cache,
             open_visits,
-            batches: 0,
+            last_flush: now,
         })
     }
 
@@ -105,10 +134,18 @@ impl Writer {
             self.run_batch(batch);
             if stop {
                 rx.close();
-                // Jobs that raced the shutdown are still committed.
-                let rest: Vec<Job> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
-                if !rest.is_empty() {
-                    self.run_batch(rest);
+                // Jobs that raced the shutdown are still committed, and the visits written.
+                let mut rest: Vec<Job> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+                rest.push(Job {
+                    op: Op::Flush,
+                    reply: None,
+                });
+                self.run_batch(rest);
+                if let Err(e) = self.conn.execute(
+                    "UPDATE meta SET value = '1' WHERE key = 'clean_shutdown'",
+                    [],
+                ) {
+                    tracing::error!(error = %e, "could not record the clean stop");
                 }
                 break;
             }
@@ -117,10 +154,18 @@ impl Writer {
     }
 
     /// Commits a batch in one transaction. If the transaction fails as a whole (one job's error aborts
-    /// it), each job is retried in a transaction of its own, so one bad job fails alone; savepoints per
+    /// it), each job is retried in a transaction of its own, so one bad job fails alone; a savepoint per
     /// job would cost two statements on every job of every batch for a case that is rare.
     fn run_batch(&mut self, jobs: Vec<Job>) {
-        let outcome = match self.commit(&jobs) {
+        let now = crate::now();
+        let flush = now - self.last_flush >= FLUSH_SECS
+            || jobs.iter().any(|j| {
+                matches!(
+                    j.op,
+                    Op::Flush | Op::Erase(_) | Op::Purge { .. } | Op::Shutdown
+                )
+            });
+        let (results, effects) = match self.commit(&jobs, flush) {
             Ok(done) => done,
             Err(e) if jobs.len() > 1 => {
                 tracing::warn!(error = %e, jobs = jobs.len(), "batch failed; retrying its jobs one by one");
@@ -131,27 +176,29 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "write failed");
-                let outcome = match e {
+                let answer = match e {
                     Error::Database(_) | Error::Internal(_) => Err(Error::Unavailable(
                         "the write could not be committed".into(),
                     )),
                     other => Err(other),
                 };
                 if let Some(reply) = jobs.into_iter().next().and_then(|j| j.reply) {
-                    let _ = reply.send(outcome);
+                    let _ = reply.send(answer);
                 }
                 return;
             }
         };
-        let (results, effects) = outcome;
+        if flush {
+            self.last_flush = now;
+            for v in self.open_visits.values_mut() {
+                v.dirty = false;
+            }
+            // Ended visits are written; they need no tracking any more.
+            self.open_visits
+                .retain(|_, v| now - v.open.last_at < VISIT_TIMEOUT_SECS);
+        }
         for effect in effects {
             self.apply_effect(effect);
-        }
-        self.batches += 1;
-        if self.batches.is_multiple_of(256) {
-            let now = crate::now();
-            self.open_visits
-                .retain(|_, v| now - v.last_at < VISIT_TIMEOUT_SECS);
         }
         for (job, result) in jobs.into_iter().zip(results) {
             if let Some(reply) = job.reply {
@@ -161,12 +208,17 @@ impl Writer {
     }
 
     /// Applies and commits every job; the in-memory effects are returned, to be applied after the commit.
-    fn commit(&mut self, jobs: &[Job]) -> Result<(Vec<Outcome>, Vec<Effect>)> {
+    fn commit(&mut self, jobs: &[Job], flush: bool) -> Result<(Vec<Outcome>, Vec<Effect>)> {
         let tx = self.conn.transaction()?;
+        if flush {
+            for v in self.open_visits.values().filter(|v| v.dirty) {
+                events::flush_visit(&tx, v)?;
+            }
+        }
         let mut effects: Vec<Effect> = Vec::new();
         let mut results = Vec::with_capacity(jobs.len());
         // Visits opened or extended earlier in this batch.
-        let mut staged: HashMap<(String, i64), OpenVisit> = HashMap::new();
+        let mut staged: HashMap<VisitKey, VisitState> = HashMap::new();
         for job in jobs {
             let before = effects.len();
             results.push(apply(
@@ -177,8 +229,8 @@ impl Writer {
                 &mut effects,
             )?);
             for e in &effects[before..] {
-                if let Effect::Visit { key, open } = e {
-                    staged.insert(key.clone(), *open);
+                if let Effect::Visit { key, state } = e {
+                    staged.insert(key.clone(), state.clone());
                 }
             }
         }
@@ -194,8 +246,8 @@ impl Writer {
                 analytics,
                 expires_at,
             } => self.cache.apply(id, &site, analytics, expires_at),
-            Effect::Visit { key, open } => {
-                self.open_visits.insert(key, open);
+            Effect::Visit { key, state } => {
+                self.open_visits.insert(key, state);
             }
             Effect::Forget { id, keys } => {
                 self.cache.forget(id);
@@ -204,7 +256,8 @@ impl Writer {
                 }
             }
             Effect::Reload { now } => {
-                // Purge may have removed the records behind grants and open visits.
+                // Purge may have removed the records behind grants and open visits (all were written
+                // before it ran).
                 match consents::load_grants(&self.conn, now) {
                     Ok(g) => self.cache.replace_all(g),
                     Err(e) => {
@@ -225,8 +278,8 @@ impl Writer {
 fn apply(
     conn: &Connection,
     op: &Op,
-    open_visits: &HashMap<(String, i64), OpenVisit>,
-    staged: &HashMap<(String, i64), OpenVisit>,
+    open_visits: &HashMap<VisitKey, VisitState>,
+    staged: &HashMap<VisitKey, VisitState>,
     effects: &mut Vec<Effect>,
 ) -> Result<Outcome> {
     match op {
@@ -243,26 +296,18 @@ fn apply(
         Op::Event(e) => {
             let key = (e.site.clone(), e.visitor);
             let open = staged.get(&key).or_else(|| open_visits.get(&key));
-            let visit_id = if visits::continues(open, e.ts) {
-                // continues() is only true for Some.
-                let v = open.map(|v| v.id).unwrap_or_default();
-                events::extend_visit(conn, v, e)?;
-                v
-            } else if e.name == "engagement" {
+            let state = match open {
+                Some(v) if visits::continues(Some(&v.open), e.ts) => {
+                    let mut v = v.clone();
+                    v.absorb(e);
+                    v
+                }
                 // Engaged time belongs to a page view's visit; alone it makes no visit.
-                return Ok(Outcome::Stored(false));
-            } else {
-                events::open_visit(conn, e)?
+                _ if e.name == "engagement" => return Ok(Outcome::Stored(false)),
+                _ => VisitState::first(events::open_visit(conn, e)?, e),
             };
-            events::insert_event(conn, visit_id, e)?;
-            let last_at = open.map_or(e.ts, |v| v.last_at.max(e.ts));
-            effects.push(Effect::Visit {
-                key,
-                open: OpenVisit {
-                    id: visit_id,
-                    last_at,
-                },
-            });
+            events::insert_event(conn, state.open.id, e)?;
+            effects.push(Effect::Visit { key, state });
             Ok(Outcome::Stored(true))
         }
         Op::Erase(id) => {
@@ -289,6 +334,6 @@ fn apply(
             effects.push(Effect::Reload { now: *now });
             Ok(Outcome::Purged(report))
         }
-        Op::Shutdown => Ok(Outcome::Done),
+        Op::Flush | Op::Shutdown => Ok(Outcome::Done),
     }
 }
