@@ -41,6 +41,12 @@ impl Registry {
             .cloned()
     }
 
+    /// A site by id, or the 404 a request for an unknown one gets.
+    pub fn site(&self, id: &str) -> crate::error::Result<Arc<SiteEntry>> {
+        self.get(id)
+            .ok_or_else(|| crate::error::Error::NotFound(format!("unknown site {id:?}")))
+    }
+
     /// Whether any site may be embedded on `host` (for CORS preflights, which name no site).
     pub fn any_allows_host(&self, host: &str) -> bool {
         self.sites

@@ -68,18 +68,17 @@ pub fn client_net(req: &HttpRequest, state: &AppState) -> ClientNet {
     )
 }
 
+/// The host named by an `Origin` header value, lower case, without brackets.
+pub fn host_of_origin(origin: &header::HeaderValue) -> Option<String> {
+    let url = url::Url::parse(origin.to_str().ok()?).ok()?;
+    url.host_str()
+        .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+}
+
 /// The host of the `Origin` header, if the request has one.
 pub fn origin_host(req: &HttpRequest) -> Option<Result<String>> {
     let origin = req.headers().get(header::ORIGIN)?;
-    let parsed = origin
-        .to_str()
-        .ok()
-        .and_then(|o| url::Url::parse(o).ok())
-        .and_then(|u| {
-            u.host_str()
-                .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
-        });
-    Some(parsed.ok_or_else(|| Error::Forbidden("unreadable Origin header".into())))
+    Some(host_of_origin(origin).ok_or_else(|| Error::Forbidden("unreadable Origin header".into())))
 }
 
 pub fn user_agent(req: &HttpRequest) -> &str {

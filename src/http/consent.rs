@@ -75,10 +75,7 @@ pub async fn record(
 ) -> Result<HttpResponse> {
     body::rate_limit(&req, &state)?;
     let input: ConsentInput = body::read_json(&req, payload).await?;
-    let site = state
-        .sites
-        .get(&input.site)
-        .ok_or_else(|| Error::NotFound(format!("unknown site {:?}", input.site)))?;
+    let site = state.sites.site(&input.site)?;
     body::check_origin(&req, |h| site.config.allows_host(h))?;
     if input.revision != site.revision {
         return Err(Error::Conflict(format!(

@@ -19,10 +19,7 @@ pub async fn collect(
     let input: EventInput = body::read_json(&req, payload).await?;
     let url = event::validate(&input).map_err(Error::BadRequest)?;
     let consent_id = body::parse_consent_id(&input.consent_id)?;
-    let site = state
-        .sites
-        .get(&input.site)
-        .ok_or_else(|| Error::NotFound(format!("unknown site {:?}", input.site)))?;
+    let site = state.sites.site(&input.site)?;
     body::check_origin(&req, |h| site.config.allows_host(h))?;
     let now = crate::now();
     if let Verdict::Refused(why) = state.consents.check(consent_id, &site.id, now) {

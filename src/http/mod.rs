@@ -64,16 +64,8 @@ pub async fn middleware(
     let api = req.path().starts_with("/api/");
     let allowed = api
         && origin.as_ref().is_some_and(|o| {
-            let host = o
-                .to_str()
-                .ok()
-                .and_then(|o| url::Url::parse(o).ok())
-                .and_then(|u| {
-                    u.host_str()
-                        .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
-                });
             let state = req.app_data::<web::Data<AppState>>();
-            matches!((host, state), (Some(h), Some(s)) if s.sites.any_allows_host(&h))
+            matches!((body::host_of_origin(o), state), (Some(h), Some(s)) if s.sites.any_allows_host(&h))
         });
     let pattern = req.match_pattern().unwrap_or_else(|| "(no route)".into());
     let mut res = next.call(req).await?;

@@ -62,10 +62,7 @@ pub async fn privacy(
     query: web::Query<LangQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let site = state
-        .sites
-        .get(&path)
-        .ok_or_else(|| Error::NotFound(format!("unknown site {:?}", path.as_str())))?;
+    let site = state.sites.site(&path)?;
     let cfg = &site.config;
     let texts = cfg.merged_texts();
     let lang = query

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
 use crate::storage::sites::SiteRow;
 
@@ -63,10 +63,7 @@ pub async fn script(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    let site = state
-        .sites
-        .get(&path)
-        .ok_or_else(|| Error::NotFound(format!("unknown site {:?}", path.as_str())))?;
+    let site = state.sites.site(&path)?;
     // Sec-GPC asks for refusal; that copy differs, so it gets its own ETag.
     let gpc = req
         .headers()
