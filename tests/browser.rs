@@ -534,6 +534,27 @@ fn global_privacy_control_counts_as_refusal() {
 }
 
 #[test]
+fn sec_gpc_header_alone_counts_as_refusal() {
+    // A browser that sends the header but has no navigator.globalPrivacyControl: the server tells the
+    // script, which refuses on the visitor's behalf.
+    let opts = Options {
+        sec_gpc_header: true,
+        ..Options::default()
+    };
+    let Some((env, b)) = setup("sec_gpc_header_alone_counts_as_refusal", opts) else {
+        return;
+    };
+    b.goto(&env.page("/", "en", ""));
+    let id = consent_id(&b);
+    assert!(!banner_visible(&b));
+    assert_eq!(b.eval("navigator.globalPrivacyControl===true"), false);
+    let records = env.wait_consents(&id, 1);
+    assert_eq!(records[0]["action"], "gpc");
+    assert_eq!(records[0]["choices"]["analytics"], false);
+    assert!(event_requests(&b).is_empty());
+}
+
+#[test]
 fn gated_scripts_and_iframes_wait_for_their_category() {
     let Some((env, b)) = setup(
         "gated_scripts_and_iframes_wait_for_their_category",

@@ -257,7 +257,7 @@ if(valid(old))gcm('update',old.choices);
 function init(){
 if(D.prerendering)return D.addEventListener('prerenderingchange',init,{once:true});
 if(valid(old)){S=old;apply();}
-else{gate();if(N.globalPrivacyControl===true)choose(()=>0,'gpc');else banner();}
+else{gate();if(N.globalPrivacyControl===true||C.gpc)choose(()=>0,'gpc');else banner();}
 }
 dom.then(init);
 })(window,document,navigator,location);

@@ -61,6 +61,8 @@ pub struct Browser {
 pub struct Options {
     pub dark: bool,
     pub gpc: bool,
+    /// Send `Sec-GPC: 1` with every request, as a browser with GPC on does, without the JS property.
+    pub sec_gpc_header: bool,
     pub width: u32,
     pub height: u32,
     pub languages: &'static str,
@@ -71,6 +73,7 @@ impl Default for Options {
         Options {
             dark: false,
             gpc: false,
+            sec_gpc_header: false,
             width: 1280,
             height: 800,
             languages: "en-US,en",
@@ -154,6 +157,12 @@ impl Browser {
             _profile: profile,
         };
         b.cdp("Network.enable", json!({}));
+        if opts.sec_gpc_header {
+            b.cdp(
+                "Network.setExtraHTTPHeaders",
+                json!({"headers": {"Sec-GPC": "1"}}),
+            );
+        }
         if opts.dark {
             b.cdp(
                 "Emulation.setEmulatedMedia",
