@@ -1,11 +1,9 @@
 //! Test environment for the browser tests: a tiny static web server for the
 //! test pages (on `localhost`), and the Assent backend (on `127.0.0.1`):
-//! the real server binary by default, or an in-process stub of its API when
-//! `ASSENT_BROWSER_BACKEND=stub` (used to develop the script on its own).
+//! the real server binary, with a fresh data directory per test.
 #![allow(dead_code)]
 
-use crate::payload;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -186,139 +184,6 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
     })
 }
 
-// ---------------------------------------------------------------- the stub API
-
-/// An in-memory imitation of the server's public API, for developing the
-/// script without the server (`ASSENT_BROWSER_BACKEND=stub`).
-pub struct Stub {
-    pub config: Value,
-    consents: Vec<Value>,
-    events: Vec<Value>,
-    next: u64,
-}
-
-fn now_plus_days(days: i64) -> String {
-    (time::OffsetDateTime::now_utc() + time::Duration::days(days))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
-fn url_path(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let path = rest.find('/').map_or("/", |i| &rest[i..]);
-    path.split(['?', '#']).next().unwrap_or("/").to_string()
-}
-
-impl Stub {
-    fn handle(&mut self, req: &Request) -> Option<Response> {
-        let p = req.path.as_str();
-        if req.method == "GET" && p == "/s/demo/assent.js" {
-            return Some(Response::new(
-                200,
-                "text/javascript",
-                payload::served_script(&self.config),
-            ));
-        }
-        if req.method == "GET" && p == "/s/assent.css" {
-            return Some(Response::new(200, "text/css", payload::min_css()));
-        }
-        if let Some(id) = p.strip_prefix("/api/visitor/") {
-            let consents: Vec<Value> = self
-                .consents
-                .iter()
-                .filter(|c| c["consent_id"] == id)
-                .cloned()
-                .collect();
-            let events: Vec<Value> = self
-                .events
-                .iter()
-                .filter(|e| e["consent_id"] == id)
-                .cloned()
-                .collect();
-            // like the server: a visit with the first page view's referrer host and UTM source
-            let visits: Vec<Value> = events
-                .iter()
-                .find(|e| e["name"] == "pageview")
-                .map(|e| {
-                    let url = e["url"].as_str().unwrap_or_default();
-                    let utm = url
-                        .split(['?', '&'])
-                        .find_map(|kv| kv.strip_prefix("utm_source="));
-                    let referrer = e["referrer"].as_str().map(|r| {
-                        let host = r
-                            .split("://")
-                            .nth(1)
-                            .unwrap_or(r)
-                            .split('/')
-                            .next()
-                            .unwrap_or("");
-                        host.trim_start_matches("www.").to_string()
-                    });
-                    json!({"entry_page": e["path"], "referrer": referrer, "utm_source": utm})
-                })
-                .into_iter()
-                .collect();
-            return Some(Response::json(
-                200,
-                &json!({"consents": consents, "events": events, "visits": visits}),
-            ));
-        }
-        if req.method != "POST" {
-            return None;
-        }
-        let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-            return Some(Response::json(400, &json!({"error": "malformed JSON"})));
-        };
-        match p {
-            "/api/consent" => {
-                if body["revision"] != self.config["revision"] {
-                    return Some(Response::json(409, &json!({"error": "stale revision"})));
-                }
-                let known = body["consent_id"]
-                    .as_str()
-                    .filter(|id| self.consents.iter().any(|c| c["consent_id"] == *id));
-                let id = match known {
-                    Some(id) => id.to_string(),
-                    None => {
-                        self.next += 1;
-                        format!("stub{:028x}", self.next)
-                    }
-                };
-                let expires = now_plus_days(395);
-                self.consents.push(json!({
-                    "consent_id": id, "action": body["action"], "revision": body["revision"],
-                    "choices": body["choices"], "language": body["language"], "url": body["url"],
-                    "expires_at": expires,
-                }));
-                Some(Response::json(
-                    200,
-                    &json!({"consent_id": id, "revision": body["revision"], "choices": body["choices"], "expires_at": expires}),
-                ))
-            }
-            "/api/event" => {
-                let id = body["consent_id"].as_str().unwrap_or_default();
-                let granted = self
-                    .consents
-                    .iter()
-                    .rev()
-                    .find(|c| c["consent_id"] == id)
-                    .is_some_and(|c| c["choices"]["analytics"] == true);
-                if !granted {
-                    return Some(Response::json(
-                        403,
-                        &json!({"error": "no analytics consent"}),
-                    ));
-                }
-                let mut e = body.clone();
-                e["path"] = json!(url_path(body["url"].as_str().unwrap_or("/")));
-                self.events.push(e);
-                Some(Response::new(202, "application/json", "{}"))
-            }
-            _ => None,
-        }
-    }
-}
-
 // ---------------------------------------------------------------- the real server
 
 pub struct Server {
@@ -417,49 +282,20 @@ impl Drop for Server {
 pub struct Env {
     pub web: Web,
     pub api: String,
-    server: Option<Server>,
-    stub: Option<Arc<Mutex<Stub>>>,
+    server: Server,
     http: ureq::Agent,
-}
-
-pub fn use_stub() -> bool {
-    std::env::var("ASSENT_BROWSER_BACKEND").is_ok_and(|v| v == "stub")
 }
 
 impl Env {
     pub fn new() -> Env {
         let http = crate::webdriver::agent();
-        if use_stub() {
-            let stub = Arc::new(Mutex::new(Stub {
-                config: Value::Null,
-                consents: vec![],
-                events: vec![],
-                next: 0,
-            }));
-            let s2 = stub.clone();
-            let handler: Arc<Handler> =
-                Arc::new(move |req: &Request| s2.lock().unwrap().handle(req));
-            let web = Web::start(Some(handler));
-            let api = web.origin("127.0.0.1");
-            stub.lock().unwrap().config =
-                payload::demo_config(&api, 1, &payload::LANGUAGES, json!({}));
-            Env {
-                web,
-                api,
-                server: None,
-                stub: Some(stub),
-                http,
-            }
-        } else {
-            let server = Server::start();
-            let api = server.url.clone();
-            Env {
-                web: Web::start(None),
-                api,
-                server: Some(server),
-                stub: None,
-                http,
-            }
+        let server = Server::start();
+        let api = server.url.clone();
+        Env {
+            web: Web::start(None),
+            api,
+            server,
+            http,
         }
     }
 
@@ -563,30 +399,15 @@ impl Env {
         }
     }
 
-    /// Changes the demo site's settings: `stub` edits the config JSON the stub
-    /// serves, `real` edits the TOML of `assent site show demo`, which is then
-    /// applied with `assent site update demo --file F [--bump-revision]`.
-    pub fn update_site(
-        &self,
-        bump: bool,
-        stub: impl FnOnce(&mut Value),
-        real: impl FnOnce(&mut toml::Table),
-    ) {
-        if let Some(s) = &self.stub {
-            let mut s = s.lock().unwrap();
-            stub(&mut s.config);
-            if bump {
-                let r = s.config["revision"].as_u64().unwrap();
-                s.config["revision"] = json!(r + 1);
-            }
-            return;
-        }
-        let server = self.server.as_ref().unwrap();
+    /// Changes the demo site's settings: `edit` changes the TOML of `assent site show demo`, which is
+    /// then applied with `assent site update demo --file F [--bump-revision]`.
+    pub fn update_site(&self, bump: bool, edit: impl FnOnce(&mut toml::Table)) {
+        let server = &self.server;
         let mut table: toml::Table = server
             .cli(&["site", "show", "demo"])
             .parse()
             .expect("site show prints TOML");
-        real(&mut table);
+        edit(&mut table);
         let file = server.data_dir.path().join("site-edit.toml");
         std::fs::write(&file, toml::to_string(&table).unwrap()).unwrap();
         let file = file.to_string_lossy().into_owned();
@@ -613,7 +434,7 @@ impl Env {
     /// Bumps the site's policy revision and waits until the script serves it.
     pub fn bump_revision(&self) {
         let next = self.revision() + 1;
-        self.update_site(true, |_| {}, |_| {});
+        self.update_site(true, |_| {});
         self.wait_script(&format!("\"revision\":{next}"));
     }
 }

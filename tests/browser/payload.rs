@@ -1,6 +1,6 @@
 //! The served script, built the way the server builds it: the minified script
 //! from build.rs with `__ASSENT_CONFIG__` replaced by a site's settings.
-//! Shared by `tests/browser.rs` (stub backend) and `tests/script_size.rs`.
+//! Shared by `tests/browser.rs` (Arabic texts) and `tests/script_size.rs`.
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
