@@ -313,3 +313,42 @@ fn screenshots_for_the_docs() {
         b.screenshot(&docs.join(format!("preferences-{theme}.png")));
     }
 }
+
+#[test]
+fn works_under_a_strict_content_security_policy() {
+    let Some((env, b)) = setup(
+        "works_under_a_strict_content_security_policy",
+        Options::default(),
+    ) else {
+        return;
+    };
+    // The policy docs/banner.md documents: no 'unsafe-inline', no 'unsafe-eval'; the gated inline
+    // script carries the page's nonce.
+    let api = &env.api;
+    let csp = format!(
+        "default-src 'self'; script-src {api} 'nonce-t3st'; style-src {api}; connect-src {api}; img-src 'self'"
+    );
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\
+         <title>CSP</title><script src=\"{api}/s/demo/assent.js\" defer></script></head>\
+         <body><h1>Strict CSP</h1>\
+         <script nonce=\"t3st\">window.ran=[];document.addEventListener('securitypolicyviolation',function(e){{window.ran.push('violation '+e.violatedDirective+' '+e.blockedURI);}});</script>\
+         <script type=\"text/plain\" data-assent-category=\"marketing\" nonce=\"t3st\">window.ran.push('gated');</script>\
+         </body></html>"
+    );
+    env.web.put("/csp", "text/html; charset=utf-8", &html);
+    let url = format!("{}/csp", env.web.origin("localhost"));
+    b.goto(&url);
+    b.wait("document.querySelector('.assent-ban')", &[]);
+    // The stylesheet applied: the banner overlays the page.
+    b.wait(
+        "getComputedStyle(document.querySelector('.assent-ban')).position=='fixed'",
+        &[],
+    );
+    b.click(".assent-ban .assent-btn");
+    let id = consent_id(&b);
+    env.wait_event(&id, "pageview under CSP", |e| is_pageview(e, "/csp"));
+    b.wait("window.ran.indexOf('gated')>=0", &[]);
+    assert_eq!(b.eval("window.ran"), json!(["gated"]), "no CSP violation");
+}
