@@ -3,7 +3,8 @@
 //! the server's peak memory.
 //!
 //! Run: `cargo build --release && cargo run --release --example bench -- [--connections 32] [--seconds 10]`
-//! It starts `target/release/assent` on a temporary data directory (rate limit off) and stops it at the end.
+//! It starts `target/release/assent` on a temporary data directory (rate limit off) and stops it at the end;
+//! `--data-dir DIR` uses (and keeps) an existing one instead, e.g. filled by `assent seed`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -184,7 +185,15 @@ fn main() {
         "build the server first: cargo build --release ({} missing)",
         bin.display()
     );
-    let dir = std::env::temp_dir().join(format!("assent-bench-{}", std::process::id()));
+    // --data-dir runs against an existing data directory (e.g. one filled by `assent seed`) and keeps it.
+    let given_dir = args
+        .iter()
+        .position(|a| a == "--data-dir")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let dir = given_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("assent-bench-{}", std::process::id()))
+    });
     let mut child = Command::new(&bin)
         .args([
             "--data-dir",
@@ -254,7 +263,9 @@ fn main() {
     let db_mb = std::fs::metadata(dir.join("assent.db"))
         .map(|m| m.len() as f64 / 1e6)
         .unwrap_or(0.0);
-    let _ = std::fs::remove_dir_all(&dir);
+    if given_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     println!(
         "\n{connections} connections, {seconds} s per run, {} cores\n",

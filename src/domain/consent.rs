@@ -132,30 +132,28 @@ pub fn sub_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
     shift_months(at, -(months as i32))
 }
 
-/// One consent id's standing for collection: the site it belongs to and until when its latest record
-/// grants analytics.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Grant {
-    pub site: String,
-    pub expires_at: i64,
-}
-
 /// The consent ids whose latest record grants `analytics`. Only the storage writer changes it, right
 /// after the records that justify the change are committed, so it never runs ahead of the log.
 /// Site ids are interned, so an entry costs about 40 bytes: a million consenting visitors fit in 40 MB.
 #[derive(Default)]
 pub struct ConsentCache {
-    grants: RwLock<Grants>,
+    grants: RwLock<GrantSet>,
 }
 
+/// Consent ids granting analytics, with their site and expiry.
 #[derive(Default)]
-struct Grants {
+pub struct GrantSet {
     /// consent id -> (index into `sites`, expiry in Unix seconds)
     by_id: HashMap<u128, (u32, i64)>,
     sites: Vec<String>,
 }
 
-impl Grants {
+impl GrantSet {
+    pub fn insert(&mut self, id: ConsentId, site: &str, expires_at: i64) {
+        let s = self.site_index(site);
+        self.by_id.insert(id.0, (s, expires_at));
+    }
+
     fn site_index(&mut self, site: &str) -> u32 {
         match self.sites.iter().position(|s| s == site) {
             Some(i) => i as u32,
@@ -192,8 +190,7 @@ impl ConsentCache {
     pub fn apply(&self, id: ConsentId, site: &str, analytics: bool, expires_at: i64) {
         let mut grants = self.grants.write().unwrap_or_else(|p| p.into_inner());
         if analytics {
-            let s = grants.site_index(site);
-            grants.by_id.insert(id.0, (s, expires_at));
+            grants.insert(id, site, expires_at);
         } else {
             grants.by_id.remove(&id.0);
         }
@@ -207,14 +204,8 @@ impl ConsentCache {
             .remove(&id.0);
     }
 
-    pub fn replace_all(&self, all: HashMap<u128, Grant>) {
-        let mut fresh = Grants::default();
-        fresh.by_id.reserve(all.len());
-        for (id, g) in all {
-            let s = fresh.site_index(&g.site);
-            fresh.by_id.insert(id, (s, g.expires_at));
-        }
-        *self.grants.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+    pub fn replace_all(&self, set: GrantSet) {
+        *self.grants.write().unwrap_or_else(|p| p.into_inner()) = set;
     }
 
     pub fn len(&self) -> usize {

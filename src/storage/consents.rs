@@ -1,11 +1,11 @@
 //! The consent log in SQL: append, read back, and the grants that feed the in-memory consent cache.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rusqlite::{Connection, Row, params};
 use time::OffsetDateTime;
 
-use crate::domain::consent::{Action, ConsentId, ConsentRecord, Grant};
+use crate::domain::consent::{Action, ConsentId, ConsentRecord, GrantSet};
 use crate::error::{Error, Result};
 
 pub fn append(conn: &Connection, rec: &ConsentRecord) -> Result<()> {
@@ -77,28 +77,47 @@ pub fn latest(conn: &Connection, id: ConsentId) -> Result<Option<ConsentRecord>>
     Ok(rows.next().transpose()?)
 }
 
-/// The consent ids whose latest record grants analytics and has not expired at `now`.
-pub fn load_grants(conn: &Connection, now: i64) -> Result<HashMap<u128, Grant>> {
-    let mut stmt = conn.prepare(
-        "SELECT c.consent_id, c.site_id, c.expires_at FROM consents c
-         JOIN (SELECT MAX(id) AS id FROM consents GROUP BY consent_id) latest ON latest.id = c.id
-         WHERE c.grants_analytics = 1 AND c.expires_at > ?1",
-    )?;
-    let mut out = HashMap::new();
-    let rows = stmt.query_map([now], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (id, site, expires_at) = row?;
-        if let Some(id) = ConsentId::parse(&id) {
-            out.insert(id.0, Grant { site, expires_at });
+/// The consent ids whose latest record grants analytics and has not expired at `now`. Streams the log in
+/// index order (consent id, then record), keeping only the latest record of each id, so loading needs no
+/// temporary table however long the log is.
+pub fn load_grants(conn: &Connection, now: i64) -> Result<GrantSet> {
+    let mut stmt =
+        conn.prepare("SELECT consent_id, site_id, expires_at, grants_analytics FROM consents ORDER BY consent_id, id")?;
+    let mut rows = stmt.query([])?;
+    let mut set = GrantSet::default();
+    // The latest record seen of the current consent id: (id, site, expires_at, grants).
+    let mut current: Option<(String, String, i64, bool)> = None;
+    let emit = |c: &(String, String, i64, bool), set: &mut GrantSet| {
+        if c.3
+            && c.2 > now
+            && let Some(id) = ConsentId::parse(&c.0)
+        {
+            set.insert(id, &c.1, c.2);
+        }
+    };
+    while let Some(r) = rows.next()? {
+        let id = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        let site = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let (expires_at, grants): (i64, bool) = (r.get(2)?, r.get(3)?);
+        match &mut current {
+            Some(c) if c.0 == id => {
+                c.1.clear();
+                c.1.push_str(site);
+                c.2 = expires_at;
+                c.3 = grants;
+            }
+            _ => {
+                if let Some(c) = &current {
+                    emit(c, &mut set);
+                }
+                current = Some((id.to_string(), site.to_string(), expires_at, grants));
+            }
         }
     }
-    Ok(out)
+    if let Some(c) = &current {
+        emit(c, &mut set);
+    }
+    Ok(set)
 }
 
 /// The sites a consent id has records on.
@@ -107,4 +126,64 @@ pub fn sites_of(conn: &Connection, id: ConsentId) -> Result<Vec<String>> {
         conn.prepare_cached("SELECT DISTINCT site_id FROM consents WHERE consent_id = ?1")?;
     let rows = stmt.query_map([id.to_string()], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::consent::{ConsentCache, Verdict, add_months};
+
+    fn record(id: ConsentId, site: &str, at: i64, analytics: bool) -> ConsentRecord {
+        let at = ts(at);
+        ConsentRecord {
+            consent_id: id,
+            site: site.into(),
+            created_at: at,
+            revision: 1,
+            policy_hash: "h".into(),
+            choices: [
+                ("necessary".to_string(), true),
+                ("analytics".to_string(), analytics),
+            ]
+            .into(),
+            action: if analytics {
+                Action::AcceptAll
+            } else {
+                Action::Withdraw
+            },
+            language: None,
+            page_path: None,
+            expires_at: add_months(at, 1),
+        }
+    }
+
+    #[test]
+    fn grants_come_from_each_ids_latest_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::storage::open_db(&dir.path().join("g.db")).unwrap();
+        let now = 1_800_000_000;
+        let (granted, withdrawn, regranted, expired, other) = (
+            ConsentId(1),
+            ConsentId(2),
+            ConsentId(3),
+            ConsentId(4),
+            ConsentId(5),
+        );
+        append(&conn, &record(granted, "a", now - 10, true)).unwrap();
+        append(&conn, &record(withdrawn, "a", now - 10, true)).unwrap();
+        append(&conn, &record(regranted, "a", now - 10, false)).unwrap();
+        append(&conn, &record(withdrawn, "a", now - 5, false)).unwrap();
+        append(&conn, &record(regranted, "a", now - 5, true)).unwrap();
+        append(&conn, &record(expired, "a", now - 60 * 86_400, true)).unwrap();
+        append(&conn, &record(other, "b", now - 10, true)).unwrap();
+        let cache = ConsentCache::default();
+        cache.replace_all(load_grants(&conn, now).unwrap());
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.check(granted, "a", now), Verdict::Granted);
+        assert_eq!(cache.check(regranted, "a", now), Verdict::Granted);
+        assert_eq!(cache.check(other, "b", now), Verdict::Granted);
+        assert_ne!(cache.check(other, "a", now), Verdict::Granted);
+        assert_ne!(cache.check(withdrawn, "a", now), Verdict::Granted);
+        assert_ne!(cache.check(expired, "a", now), Verdict::Granted);
+    }
 }

@@ -18,7 +18,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -16000;
+         PRAGMA cache_size = -8000;
          PRAGMA wal_autocheckpoint = 4000;",
     )
 }

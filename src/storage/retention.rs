@@ -21,17 +21,11 @@ const KINDS: [(&str, &str); 3] = [
 
 /// Deletes (or, with `dry_run`, counts) rows older than `cutoff` (Unix seconds).
 pub fn purge(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<PurgeReport> {
-    let mut sites: Vec<String> = Vec::new();
-    // Rows of sites that were removed are covered too: collect site ids from the data, not the sites table.
-    for (table, _) in KINDS {
-        let mut stmt = conn.prepare(&format!("SELECT DISTINCT site_id FROM {table}"))?;
-        for s in stmt.query_map([], |r| r.get::<_, String>(0))? {
-            let s = s?;
-            if !sites.contains(&s) {
-                sites.push(s);
-            }
-        }
-    }
+    // `assent site remove` deletes a site's rows with it, so the sites table names every site with data.
+    let sites: Vec<String> = conn
+        .prepare("SELECT id FROM sites")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     let mut counts = [0usize; 3];
     for site in &sites {
         for (i, (table, column)) in KINDS.iter().enumerate() {

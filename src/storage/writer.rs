@@ -331,7 +331,9 @@ fn apply(
         }
         Op::Purge { cutoff, now } => {
             let report = retention::purge(conn, *cutoff, false)?;
-            effects.push(Effect::Reload { now: *now });
+            if report != PurgeReport::default() {
+                effects.push(Effect::Reload { now: *now });
+            }
             Ok(Outcome::Purged(report))
         }
         Op::Flush | Op::Shutdown => Ok(Outcome::Done),
