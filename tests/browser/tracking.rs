@@ -146,3 +146,38 @@ fn pages_outside_the_site_domains_are_not_tracked() {
     b.js("assent.track('x');", &[]);
     assert!(event_requests(&b).is_empty(), "{:?}", event_requests(&b));
 }
+
+#[test]
+fn prerendered_pages_wait_until_shown() {
+    let Some((env, b)) = setup("prerendered_pages_wait_until_shown", Options::default()) else {
+        return;
+    };
+    // With analytics granted, a page view goes out as soon as a page is shown...
+    b.goto(&env.page("/p", "en", ""));
+    b.click(".assent-ban button");
+    let id = consent_id(&b);
+    env.wait_event(&id, "pageview /p", |e| is_pageview(e, "/p"));
+    // ...but not while it is prerendered (Chromium's speculation rules set document.prerendering).
+    b.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "Object.defineProperty(document,'prerendering',{value:true,configurable:true});"}),
+    );
+    b.goto(&env.page("/pre", "en", ""));
+    b.wait("document.readyState=='complete'&&window.assent", &[]);
+    assert!(
+        event_requests(&b).is_empty(),
+        "nothing is sent while prerendering"
+    );
+    b.js(
+        "Object.defineProperty(document,'prerendering',{value:false,configurable:true});document.dispatchEvent(new Event('prerenderingchange'));",
+        &[],
+    );
+    env.wait_event(&id, "pageview /pre once shown", |e| is_pageview(e, "/pre"));
+    assert_eq!(
+        env.events(&id)
+            .iter()
+            .filter(|e| is_pageview(e, "/pre"))
+            .count(),
+        1
+    );
+}
