@@ -11,13 +11,11 @@ use serde_json::json;
 async fn consent_is_recorded_and_read_back() {
     let app = TestApp::new();
     let svc = service(&app).await;
-    let (status, body) = call(
+    let (status, body) = post(
         &svc,
-        post_json(
-            "/api/consent",
-            &json!({"site": "demo", "revision": 1, "action": "custom", "choices": {"analytics": true},
+        "/api/consent",
+        &json!({"site": "demo", "revision": 1, "action": "custom", "choices": {"analytics": true},
                     "language": "fr", "url": "https://localhost/shop?secret=1"}),
-        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -60,12 +58,10 @@ async fn consent_is_recorded_and_read_back() {
     );
 
     // Same id again: appended to the same history.
-    let (_, again) = call(
+    let (_, again) = post(
         &svc,
-        post_json(
-            "/api/consent",
-            &json!({"site": "demo", "consent_id": id, "revision": 1, "action": "withdraw"}),
-        ),
+        "/api/consent",
+        &json!({"site": "demo", "consent_id": id, "revision": 1, "action": "withdraw"}),
     )
     .await;
     assert_eq!(again["consent_id"], id.as_str());
@@ -76,21 +72,17 @@ async fn consent_is_recorded_and_read_back() {
 
     // An unknown id, or another site's, gets a fresh one.
     let unknown = "0123456789abcdef0123456789abcdef";
-    let (_, fresh) = call(
+    let (_, fresh) = post(
         &svc,
-        post_json(
-            "/api/consent",
-            &json!({"site": "demo", "consent_id": unknown, "revision": 1, "action": "reject_all"}),
-        ),
+        "/api/consent",
+        &json!({"site": "demo", "consent_id": unknown, "revision": 1, "action": "reject_all"}),
     )
     .await;
     assert_ne!(fresh["consent_id"], unknown);
-    let (_, other) = call(
+    let (_, other) = post(
         &svc,
-        post_json(
-            "/api/consent",
-            &json!({"site": "other", "consent_id": id, "revision": 1, "action": "accept_all"}),
-        ),
+        "/api/consent",
+        &json!({"site": "other", "consent_id": id, "revision": 1, "action": "accept_all"}),
     )
     .await;
     assert_ne!(other["consent_id"], id.as_str());
@@ -107,12 +99,10 @@ async fn consent_is_recorded_and_read_back() {
 async fn stale_revision_is_refused() {
     let app = TestApp::new();
     let svc = service(&app).await;
-    let (status, body) = call(
+    let (status, body) = post(
         &svc,
-        post_json(
-            "/api/consent",
-            &json!({"site": "demo", "revision": 7, "action": "accept_all"}),
-        ),
+        "/api/consent",
+        &json!({"site": "demo", "revision": 7, "action": "accept_all"}),
     )
     .await;
     assert_eq!(status, 409, "{body}");
@@ -128,39 +118,40 @@ async fn events_need_a_current_analytics_grant() {
 
     // No consent at all.
     let nobody = "0123456789abcdef0123456789abcdef";
-    let (status, body) = call(
+    let (status, body) = post(
         &svc,
-        post_json("/api/event", &event_body("demo", nobody, "pageview", url)),
+        "/api/event",
+        &event_body("demo", nobody, "pageview", url),
     )
     .await;
     assert_eq!(status, 403, "{body}");
 
     // Refused.
     let refused = consent(&svc, "demo", "reject_all", json!({})).await;
-    let (status, _) = call(
+    let (status, _) = post(
         &svc,
-        post_json("/api/event", &event_body("demo", &refused, "pageview", url)),
+        "/api/event",
+        &event_body("demo", &refused, "pageview", url),
     )
     .await;
     assert_eq!(status, 403);
 
     // Marketing only.
     let marketing = consent(&svc, "demo", "custom", json!({"marketing": true})).await;
-    let (status, _) = call(
+    let (status, _) = post(
         &svc,
-        post_json(
-            "/api/event",
-            &event_body("demo", &marketing, "pageview", url),
-        ),
+        "/api/event",
+        &event_body("demo", &marketing, "pageview", url),
     )
     .await;
     assert_eq!(status, 403);
 
     // Granted: stored.
     let granted = consent(&svc, "demo", "accept_all", json!({})).await;
-    let (status, body) = call(
+    let (status, body) = post(
         &svc,
-        post_json("/api/event", &event_body("demo", &granted, "pageview", url)),
+        "/api/event",
+        &event_body("demo", &granted, "pageview", url),
     )
     .await;
     assert_eq!(status, 202, "{body}");
@@ -168,29 +159,26 @@ async fn events_need_a_current_analytics_grant() {
     assert_eq!(app.count("events"), 1);
 
     // Another site's consent.
-    let (status, _) = call(
+    let (status, _) = post(
         &svc,
-        post_json(
-            "/api/event",
-            &event_body("other", &granted, "pageview", "https://other.example/"),
-        ),
+        "/api/event",
+        &event_body("other", &granted, "pageview", "https://other.example/"),
     )
     .await;
     assert_eq!(status, 403);
 
     // Withdrawn.
-    let (status, _) = call(
+    let (status, _) = post(
         &svc,
-        post_json(
-            "/api/consent",
-            &json!({"site": "demo", "consent_id": granted, "revision": 1, "action": "withdraw"}),
-        ),
+        "/api/consent",
+        &json!({"site": "demo", "consent_id": granted, "revision": 1, "action": "withdraw"}),
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _) = call(
+    let (status, _) = post(
         &svc,
-        post_json("/api/event", &event_body("demo", &granted, "pageview", url)),
+        "/api/event",
+        &event_body("demo", &granted, "pageview", url),
     )
     .await;
     assert_eq!(status, 403);
@@ -218,12 +206,10 @@ async fn events_need_a_current_analytics_grant() {
         })
         .await
         .unwrap();
-    let (status, body) = call(
+    let (status, body) = post(
         &svc,
-        post_json(
-            "/api/event",
-            &event_body("demo", &old.to_string(), "pageview", url),
-        ),
+        "/api/event",
+        &event_body("demo", &old.to_string(), "pageview", url),
     )
     .await;
     assert_eq!(status, 403, "{body}");
@@ -248,20 +234,18 @@ async fn events_are_enriched_and_grouped_into_visits() {
         "https://localhost/landing/?utm_source=newsletter&utm_campaign=spring&token=secret#x",
     );
     first["referrer"] = json!("https://www.google.co.uk/search?q=assent");
-    let (status, _) = call(&svc, post_json("/api/event", &first)).await;
+    let (status, _) = post(&svc, "/api/event", &first).await;
     assert_eq!(status, 202);
-    let (status, _) = call(
+    let (status, _) = post(
         &svc,
-        post_json(
-            "/api/event",
-            &event_body("demo", &id, "pageview", "https://localhost/pricing"),
-        ),
+        "/api/event",
+        &event_body("demo", &id, "pageview", "https://localhost/pricing"),
     )
     .await;
     assert_eq!(status, 202);
     let mut custom = event_body("demo", &id, "Signup", "https://localhost/pricing");
     custom["props"] = json!({"plan": "pro", "seats": 3});
-    let (status, _) = call(&svc, post_json("/api/event", &custom)).await;
+    let (status, _) = post(&svc, "/api/event", &custom).await;
     assert_eq!(status, 202);
 
     let (status, export) = call(&svc, TestRequest::get().uri(&format!("/api/visitor/{id}"))).await;
@@ -372,12 +356,10 @@ async fn rate_limit_answers_429_per_network() {
     let id = consent(&svc, "demo", "accept_all", json!({})).await;
     let mut statuses = Vec::new();
     for _ in 0..30 {
-        let (s, _) = call(
+        let (s, _) = post(
             &svc,
-            post_json(
-                "/api/event",
-                &event_body("demo", &id, "pageview", "https://localhost/"),
-            ),
+            "/api/event",
+            &event_body("demo", &id, "pageview", "https://localhost/"),
         )
         .await;
         statuses.push(s);

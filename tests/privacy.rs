@@ -226,12 +226,10 @@ async fn invariant_3_retention_job_deletes_old_data_and_grants() {
     let app = TestApp::new();
     let svc = service(&app).await;
     let id = consent(&svc, "demo", "accept_all", json!({})).await;
-    let (s, _) = call(
+    let (s, _) = post(
         &svc,
-        post_json(
-            "/api/event",
-            &event_body("demo", &id, "pageview", "https://localhost/"),
-        ),
+        "/api/event",
+        &event_body("demo", &id, "pageview", "https://localhost/"),
     )
     .await;
     assert_eq!(s, 202);
@@ -255,12 +253,10 @@ async fn invariant_3_retention_job_deletes_old_data_and_grants() {
         app.count("events") + app.count("visits") + app.count("consents"),
         0
     );
-    let (s, _) = call(
+    let (s, _) = post(
         &svc,
-        post_json(
-            "/api/event",
-            &event_body("demo", &id, "pageview", "https://localhost/"),
-        ),
+        "/api/event",
+        &event_body("demo", &id, "pageview", "https://localhost/"),
     )
     .await;
     assert_eq!(s, 403, "a purged consent no longer grants anything");
@@ -275,22 +271,16 @@ async fn invariant_5_erasure_removes_everything() {
     let id = consent(&svc, "demo", "accept_all", json!({})).await;
     for who in [&keep, &id] {
         for p in ["/", "/x"] {
-            let (s, _) = call(
+            let (s, _) = post(
                 &svc,
-                post_json(
-                    "/api/event",
-                    &event_body("demo", who, "pageview", &format!("https://localhost{p}")),
-                ),
+                "/api/event",
+                &event_body("demo", who, "pageview", &format!("https://localhost{p}")),
             )
             .await;
             assert_eq!(s, 202);
         }
     }
-    let (s, _) = call(
-        &svc,
-        post_json("/api/consent", &json!({"site": "demo", "consent_id": id, "revision": 1, "action": "custom", "choices": {"analytics": true, "marketing": true}})),
-    )
-    .await;
+    let (s, _) = post(&svc, "/api/consent", &json!({"site": "demo", "consent_id": id, "revision": 1, "action": "custom", "choices": {"analytics": true, "marketing": true}})).await;
     assert_eq!(s, 200);
     let site = app.state.sites.get("demo").unwrap();
     let key = assent::domain::visits::visitor_key(
@@ -349,12 +339,10 @@ async fn invariant_5_erasure_removes_everything() {
     assert_eq!(s, 404);
     let (s, _) = call(&svc, TestRequest::get().uri(&format!("/api/consent/{id}"))).await;
     assert_eq!(s, 404);
-    let (s, _) = call(
+    let (s, _) = post(
         &svc,
-        post_json(
-            "/api/event",
-            &event_body("demo", &id, "pageview", "https://localhost/"),
-        ),
+        "/api/event",
+        &event_body("demo", &id, "pageview", "https://localhost/"),
     )
     .await;
     assert_eq!(s, 403, "an erased consent grants nothing");

@@ -317,3 +317,12 @@ pub fn db_bytes(dir: &Path) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// POSTs a JSON body from a browser-like client and returns (status, JSON body).
+pub async fn post<S, B>(svc: &S, path: &str, body: &Value) -> (u16, Value)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    call(svc, post_json(path, body)).await
+}
