@@ -308,51 +308,11 @@ fn first_run_creates_demo_site_and_admin_once() {
     );
 }
 
-#[test]
-fn broken_geoip_databases_mean_unknown_country_not_a_crash() {
-    for name in [
-        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
-        "MaxMind-DB-test-broken-search-tree-24.mmdb",
-        "missing.mmdb",
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let geo = fixture(&format!("geoip/{name}"));
-        let server = Server::start(
-            dir.path(),
-            &[
-                "--geoip",
-                geo.to_str().unwrap(),
-                "--trusted-proxy",
-                "127.0.0.1",
-            ],
-            &[],
-        );
-        let (_, body) = server.post(
-            "/api/consent",
-            &json!({"site": "demo", "revision": 1, "action": "accept_all"}),
-            &[],
-        );
-        let id = body["consent_id"].as_str().unwrap().to_string();
-        for xff in ["67.43.156.77", "2001:218::1", "1.2.3.4", "89.160.20.130"] {
-            let (status, body) = server.post(
-                "/api/event",
-                &json!({"site": "demo", "consent_id": id, "name": "pageview", "url": "http://localhost/"}),
-                &[("user-agent", UA), ("x-forwarded-for", xff)],
-            );
-            assert_eq!(status, 202, "{name}: {body}");
-        }
-        let log = server.stderr_text();
-        assert_eq!(
-            log.matches("GeoIP disabled").count(),
-            1,
-            "{name}: one clear warning: {log}"
-        );
-    }
-    // The city-shaped test database works as well as the country one.
-    let dir = tempfile::tempdir().unwrap();
-    let geo = fixture("geoip/GeoLite2-City-Test.mmdb");
+/// A server with a GeoIP file, behind a trusted proxy on loopback, and a consenting visitor.
+fn geo_server(dir: &std::path::Path, file: &str) -> (Server, String) {
+    let geo = fixture(&format!("geoip/{file}"));
     let server = Server::start(
-        dir.path(),
+        dir,
         &[
             "--geoip",
             geo.to_str().unwrap(),
@@ -367,11 +327,41 @@ fn broken_geoip_databases_mean_unknown_country_not_a_crash() {
         &[],
     );
     let id = body["consent_id"].as_str().unwrap().to_string();
+    (server, id)
+}
+
+fn pageview_from(server: &Server, id: &str, address: &str) -> (u16, serde_json::Value) {
     server.post(
         "/api/event",
         &json!({"site": "demo", "consent_id": id, "name": "pageview", "url": "http://localhost/"}),
-        &[("user-agent", UA), ("x-forwarded-for", "2001:218::1")],
-    );
+        &[("user-agent", UA), ("x-forwarded-for", address)],
+    )
+}
+
+#[test]
+fn broken_geoip_databases_mean_unknown_country_not_a_crash() {
+    for name in [
+        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+        "MaxMind-DB-test-broken-search-tree-24.mmdb",
+        "missing.mmdb",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, id) = geo_server(dir.path(), name);
+        for address in ["67.43.156.77", "2001:218::1", "1.2.3.4", "89.160.20.130"] {
+            let (status, body) = pageview_from(&server, &id, address);
+            assert_eq!(status, 202, "{name}: {body}");
+        }
+        let log = server.stderr_text();
+        assert_eq!(
+            log.matches("GeoIP disabled").count(),
+            1,
+            "{name}: one clear warning: {log}"
+        );
+    }
+    // The city-shaped test database works as well as the country one.
+    let dir = tempfile::tempdir().unwrap();
+    let (server, id) = geo_server(dir.path(), "GeoLite2-City-Test.mmdb");
+    assert_eq!(pageview_from(&server, &id, "2001:218::1").0, 202);
     let (_, export) = server.get(&format!("/api/visitor/{id}"));
     assert!(export.contains("\"country\":\"JP\""), "{export}");
 }
