@@ -83,3 +83,84 @@ async fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
     assert_eq!(app.count("visits"), 0);
     assert_eq!(app.count("consents"), consents_before);
 }
+
+/// Mutated and random bodies: whatever arrives, the answer is never a 5xx, and a body that was not
+/// accepted stores nothing.
+#[actix_web::test]
+async fn random_and_mutated_bodies_never_cause_a_server_error() {
+    let app = TestApp::with_env(&[("ASSENT_RATE_LIMIT", "0")]);
+    let svc = service(&app).await;
+    let id = consent(&svc, "demo", "accept_all", json!({})).await;
+    let seeds = [
+        event_body("demo", &id, "pageview", "https://localhost/a?utm_source=x"),
+        json!({"site": "demo", "consent_id": id, "name": "Signup", "url": "https://localhost/", "props": {"a": 1, "b": "c"},
+               "referrer": "https://www.google.com/", "screen_width": 390, "engaged_ms": 1200}),
+        json!({"site": "demo", "revision": 1, "action": "custom", "choices": {"analytics": true}, "language": "fr", "url": "/x"}),
+    ];
+    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut accepted_events = 0;
+    let mut accepted_consents = 0;
+    for round in 0..1500 {
+        let seed = seeds[round % seeds.len()].to_string().into_bytes();
+        let mut body = seed.clone();
+        match next() % 5 {
+            // Flip, insert or delete a few bytes.
+            0..=2 => {
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % body.len().max(1);
+                    match next() % 3 {
+                        0 => body[at] = next() as u8,
+                        1 => body.insert(at, b"{}[]\",:\\\x00\xff0-e9"[(next() % 14) as usize]),
+                        _ => {
+                            body.remove(at);
+                        }
+                    }
+                }
+            }
+            // Random bytes.
+            3 => body = (0..next() % 300).map(|_| next() as u8).collect(),
+            // Deep nesting.
+            _ => body = format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+        }
+        let path = if round % 3 == 2 {
+            "/api/consent"
+        } else {
+            "/api/event"
+        };
+        let ctype =
+            ["application/json", "text/plain", "text/plain;charset=UTF-8"][(next() % 3) as usize];
+        let req = TestRequest::post()
+            .uri(path)
+            .insert_header(("content-type", ctype))
+            .insert_header(("user-agent", UA))
+            .peer_addr("192.0.2.10:5000".parse().unwrap())
+            .set_payload(body.clone());
+        let (status, answer) = call(&svc, req).await;
+        assert!(
+            (200..500).contains(&status),
+            "{status} for {:?}: {answer}",
+            String::from_utf8_lossy(&body)
+        );
+        if status >= 400 {
+            assert!(answer["error"].is_string(), "{status} without a message");
+        }
+        match (path, status) {
+            ("/api/event", 202) if answer["stored"] == true => accepted_events += 1,
+            ("/api/consent", 200) => accepted_consents += 1,
+            _ => {}
+        }
+    }
+    // Some mutations leave a valid body (a changed letter in a path), most do not: both paths ran.
+    assert!(
+        accepted_events > 10 && accepted_consents > 10,
+        "{accepted_events} {accepted_consents}"
+    );
+    assert_eq!(app.count("events") as usize, accepted_events);
+    assert_eq!(app.count("consents") as usize, accepted_consents + 1);
+}

@@ -132,7 +132,13 @@ pub async fn record(
     })))
 }
 
-pub async fn show(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse> {
+pub async fn show(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    // Limited like ingestion: each call reads (or, for erasure and export, writes) the database.
+    body::rate_limit(&req, &state)?;
     let id = body::parse_consent_id(&path)?;
     let latest = state.store.read(move |c| consents::latest(c, id)).await?;
     let rec = latest

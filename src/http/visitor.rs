@@ -1,14 +1,20 @@
 //! `GET /api/visitor/{id}` and `DELETE /api/visitor/{id}`: a visitor's access to and erasure of
 //! everything stored about their consent id. Holding the id is the authorisation.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::{Error, Result};
 use crate::http::{body, consent::history_json};
 use crate::state::AppState;
 use crate::storage::{consents, events, sites};
 
-pub async fn export(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse> {
+pub async fn export(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    // Limited like ingestion: each call reads (or, for erasure and export, writes) the database.
+    body::rate_limit(&req, &state)?;
     let id = body::parse_consent_id(&path)?;
     // Open visits' rows lag their events by a few seconds; the visitor sees them as they are now.
     state.store.flush().await?;
@@ -50,7 +56,13 @@ pub async fn export(path: web::Path<String>, state: web::Data<AppState>) -> Resu
     })))
 }
 
-pub async fn erase(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse> {
+pub async fn erase(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    // Limited like ingestion: each call reads (or, for erasure and export, writes) the database.
+    body::rate_limit(&req, &state)?;
     let id = body::parse_consent_id(&path)?;
     let report = state.store.erase(id).await?;
     if report.consent_records == 0 && report.events == 0 && report.visits == 0 {
