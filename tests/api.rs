@@ -440,6 +440,22 @@ async fn script_is_served_with_settings_and_etag() {
         actix_web::test::call_service(&svc, TestRequest::get().uri("/s/assent.css").to_request())
             .await;
     assert_eq!(res.status().as_u16(), 200);
+    // Served compressed to browsers that accept it.
+    let res = actix_web::test::call_service(
+        &svc,
+        TestRequest::get()
+            .uri("/s/demo/assent.js")
+            .insert_header(("accept-encoding", "gzip"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.headers().get("content-encoding").unwrap(), "gzip");
+    let gz = actix_web::test::read_body(res).await;
+    assert!(
+        gz.len() < 12_000 && gz.starts_with(&[0x1f, 0x8b]),
+        "{} bytes",
+        gz.len()
+    );
 }
 
 #[actix_web::test]
