@@ -113,3 +113,14 @@ pub fn rate_limit(req: &HttpRequest, state: &AppState) -> Result<ClientNet> {
         Err(Error::RateLimited)
     }
 }
+
+/// The consent id of a `/api/.../{id}` path, after the caller's network passed the rate limit: reads and
+/// erasure by id cost database work, so they are limited like ingestion.
+pub fn consent_id_from_path(
+    req: &HttpRequest,
+    state: &AppState,
+    raw: &str,
+) -> Result<crate::domain::consent::ConsentId> {
+    rate_limit(req, state)?;
+    parse_consent_id(raw)
+}

@@ -94,19 +94,22 @@ pub async fn record(
         .transpose()?;
 
     // A known id of this site keeps its history; an unknown one (or another site's) gets a fresh id.
-    let consent_id = match given {
+    let known = match given {
         Some(id) => {
             let site_id = site.id.clone();
-            let known = state
+            state
                 .store
-                .read(move |c| Ok(consents::latest(c, id)?.is_some_and(|r| r.site == site_id)))
-                .await?;
-            if known {
-                id
-            } else {
-                ConsentId::random().map_err(|e| Error::Internal(e.to_string()))?
-            }
+                .read(move |c| {
+                    Ok(consents::latest(c, id)?
+                        .filter(|r| r.site == site_id)
+                        .map(|_| id))
+                })
+                .await?
         }
+        None => None,
+    };
+    let consent_id = match known {
+        Some(id) => id,
         None => ConsentId::random().map_err(|e| Error::Internal(e.to_string()))?,
     };
     let now = time::OffsetDateTime::from_unix_timestamp(crate::now())
@@ -137,9 +140,7 @@ pub async fn show(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    // Limited like ingestion: each call reads (or, for erasure and export, writes) the database.
-    body::rate_limit(&req, &state)?;
-    let id = body::parse_consent_id(&path)?;
+    let id = body::consent_id_from_path(&req, &state, &path)?;
     let latest = state.store.read(move |c| consents::latest(c, id)).await?;
     let rec = latest
         .ok_or_else(|| Error::NotFound("no consent with this id (unknown or erased)".into()))?;

@@ -67,19 +67,23 @@ pub async fn middleware(
             let state = req.app_data::<web::Data<AppState>>();
             matches!((body::host_of_origin(o), state), (Some(h), Some(s)) if s.sites.any_allows_host(&h))
         });
-    let pattern = req.match_pattern().unwrap_or_else(|| "(no route)".into());
+    // Resolving the route pattern costs a lookup per request; only do it when the line will be written.
+    let pattern = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| req.match_pattern().unwrap_or_else(|| "(no route)".into()));
     let mut res = next.call(req).await?;
     if allowed && let Some(o) = origin {
         let h = res.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
-    tracing::debug!(
-        method = %method,
-        route = %pattern,
-        status = res.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    if let Some(pattern) = pattern {
+        tracing::debug!(
+            method = %method,
+            route = %pattern,
+            status = res.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
     Ok(res)
 }

@@ -44,18 +44,44 @@ pub fn render(public_url: &str, row: &SiteRow) -> (String, String) {
     json.pop();
     json.push_str(",\"gpc\":false}");
     let script = SCRIPT.replacen(CONFIG_TOKEN, &json, 1);
-    let etag = format!(
-        "\"{}\"",
-        &hex::encode(Sha256::digest(script.as_bytes()))[..20]
-    );
+    let etag = etag_of(script.as_bytes());
     (script, etag)
 }
 
-fn not_modified(req: &HttpRequest, etag: &str) -> bool {
-    req.headers()
+fn etag_of(bytes: &[u8]) -> String {
+    format!("\"{}\"", &hex::encode(Sha256::digest(bytes))[..20])
+}
+
+/// A public, cacheable asset: 304 when the client's copy carries `etag`, else the body `make` gives.
+fn cached(
+    req: &HttpRequest,
+    etag: &str,
+    cache_control: &str,
+    vary: Option<&str>,
+    content_type: &str,
+    make: impl FnOnce() -> String,
+) -> HttpResponse {
+    let current = req
+        .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut res = if current {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    res.insert_header((header::CACHE_CONTROL, cache_control))
+        .insert_header((header::ETAG, etag))
+        .insert_header(("Access-Control-Allow-Origin", "*"));
+    if let Some(v) = vary {
+        res.insert_header((header::VARY, v));
+    }
+    if current {
+        res.finish()
+    } else {
+        res.content_type(content_type).body(make())
+    }
 }
 
 pub async fn script(
@@ -74,46 +100,31 @@ pub async fn script(
     } else {
         site.etag.clone()
     };
-    let mut res = if not_modified(&req, &etag) {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    res.insert_header((header::CACHE_CONTROL, CACHE_CONTROL))
-        .insert_header((header::ETAG, etag.clone()))
-        .insert_header((header::VARY, "Sec-GPC, Accept-Encoding"))
-        .insert_header(("Access-Control-Allow-Origin", "*"));
-    if not_modified(&req, &etag) {
-        return Ok(res.finish());
-    }
-    let body = if gpc {
-        site.script.replacen(GPC_OFF, GPC_ON, 1)
-    } else {
-        site.script.clone()
-    };
-    Ok(res
-        .content_type("text/javascript; charset=utf-8")
-        .body(body))
+    Ok(cached(
+        &req,
+        &etag,
+        CACHE_CONTROL,
+        Some("Sec-GPC, Accept-Encoding"),
+        "text/javascript; charset=utf-8",
+        || {
+            if gpc {
+                site.script.replacen(GPC_OFF, GPC_ON, 1)
+            } else {
+                site.script.clone()
+            }
+        },
+    ))
 }
 
 pub async fn styles(req: HttpRequest) -> HttpResponse {
     static ETAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let etag = ETAG.get_or_init(|| {
-        format!(
-            "\"{}\"",
-            &hex::encode(Sha256::digest(STYLES.as_bytes()))[..20]
-        )
-    });
-    let mut res = if not_modified(&req, etag) {
-        HttpResponse::NotModified()
-    } else {
-        HttpResponse::Ok()
-    };
-    res.insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .insert_header((header::ETAG, etag.clone()))
-        .insert_header(("Access-Control-Allow-Origin", "*"));
-    if not_modified(&req, etag) {
-        return res.finish();
-    }
-    res.content_type("text/css; charset=utf-8").body(STYLES)
+    let etag = ETAG.get_or_init(|| etag_of(STYLES.as_bytes()));
+    cached(
+        &req,
+        etag,
+        "public, max-age=3600",
+        None,
+        "text/css; charset=utf-8",
+        || STYLES.to_string(),
+    )
 }

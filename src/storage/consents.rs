@@ -6,6 +6,7 @@ use rusqlite::{Connection, Row, params};
 use time::OffsetDateTime;
 
 use crate::domain::consent::{Action, ConsentId, ConsentRecord, GrantSet};
+use crate::domain::visits;
 use crate::error::{Error, Result};
 
 pub fn append(conn: &Connection, rec: &ConsentRecord) -> Result<()> {
@@ -120,12 +121,21 @@ pub fn load_grants(conn: &Connection, now: i64) -> Result<GrantSet> {
     Ok(set)
 }
 
-/// The sites a consent id has records on.
-pub fn sites_of(conn: &Connection, id: ConsentId) -> Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT DISTINCT site_id FROM consents WHERE consent_id = ?1")?;
-    let rows = stmt.query_map([id.to_string()], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+/// The pseudonymous visitor key a consent id has on each site it has records on: how every row derived
+/// from the id (events, visits) is found, for export and erasure.
+pub fn visitor_keys(conn: &Connection, id: ConsentId) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, s.secret FROM sites s WHERE s.id IN (SELECT DISTINCT site_id FROM consents WHERE consent_id = ?1)",
+    )?;
+    let rows = stmt.query_map([id.to_string()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
+    let mut keys = Vec::new();
+    for row in rows {
+        let (site, secret) = row?;
+        keys.push((site, visits::visitor_key(&secret, id)));
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -127,6 +127,7 @@ pub fn load_open_visits(
 
 #[derive(Debug, Serialize)]
 pub struct EventExport {
+    pub site: String,
     pub ts: i64,
     pub name: String,
     pub path: String,
@@ -136,6 +137,7 @@ pub struct EventExport {
 
 #[derive(Debug, Serialize)]
 pub struct VisitExport {
+    pub site: String,
     pub started_at: i64,
     pub last_at: i64,
     pub entry_page: String,
@@ -165,6 +167,7 @@ pub fn events_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<Even
     let rows = stmt.query_map(params![site, visitor, SPAN_SLACK_SECS], |r| {
         let props: Option<String> = r.get(3)?;
         Ok(EventExport {
+            site: site.to_string(),
             ts: r.get(0)?,
             name: r.get(1)?,
             path: r.get(2)?,
@@ -183,6 +186,7 @@ pub fn visits_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<Visi
     )?;
     let rows = stmt.query_map(params![site, visitor], |r| {
         Ok(VisitExport {
+            site: site.to_string(),
             started_at: r.get(0)?,
             last_at: r.get(1)?,
             entry_page: r.get(2)?,

@@ -24,6 +24,13 @@ use crate::error::{Error, Result};
 use retention::PurgeReport;
 use writer::{ErasureReport, Job, Op, Outcome, Writer};
 
+/// What `GET /api/visitor/{id}` shows.
+pub struct VisitorExport {
+    pub consents: Vec<ConsentRecord>,
+    pub visits: Vec<events::VisitExport>,
+    pub events: Vec<events::EventExport>,
+}
+
 /// Jobs that may wait for the writer; past this, callers wait (back-pressure) instead of queueing more.
 const QUEUE_DEPTH: usize = 8192;
 
@@ -153,6 +160,25 @@ impl Store {
                 "unexpected writer outcome {other:?}"
             ))),
         }
+    }
+
+    /// Everything stored about a consent id: its consent history, and the visits and events of its
+    /// visitor keys, with open visits' rows brought up to date first.
+    pub async fn visitor_export(&self, id: ConsentId) -> Result<VisitorExport> {
+        self.flush().await?;
+        self.read(move |c| {
+            let mut out = VisitorExport {
+                consents: consents::history(c, id)?,
+                visits: Vec::new(),
+                events: Vec::new(),
+            };
+            for (site, key) in consents::visitor_keys(c, id)? {
+                out.visits.extend(events::visits_of(c, &site, key)?);
+                out.events.extend(events::events_of(c, &site, key)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Erases every row derived from a consent id (privacy invariant 5).

@@ -19,7 +19,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::visits::{self, VISIT_TIMEOUT_SECS, VisitState};
 use crate::error::{Error, Result};
 use crate::storage::retention::{self, PurgeReport};
-use crate::storage::{consents, events, sites};
+use crate::storage::{consents, events};
 
 /// Most jobs committed in one transaction; bounds the latency a batch adds.
 const MAX_BATCH: usize = 1024;
@@ -312,15 +312,11 @@ fn apply(
         }
         Op::Erase(id) => {
             let mut report = ErasureReport::default();
-            let mut keys = Vec::new();
-            for site in consents::sites_of(conn, *id)? {
-                if let Some(row) = sites::get(conn, &site)? {
-                    let visitor = visits::visitor_key(&row.secret, *id);
-                    let (e, v) = events::erase_visitor(conn, &site, visitor)?;
-                    report.events += e;
-                    report.visits += v;
-                    keys.push((site, visitor));
-                }
+            let keys = consents::visitor_keys(conn, *id)?;
+            for (site, visitor) in &keys {
+                let (e, v) = events::erase_visitor(conn, site, *visitor)?;
+                report.events += e;
+                report.visits += v;
             }
             report.consent_records = conn.execute(
                 "DELETE FROM consents WHERE consent_id = ?1",
