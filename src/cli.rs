@@ -33,9 +33,12 @@ pub struct GlobalArgs {
     /// GeoIP database (.mmdb) for countries
     #[arg(long, global = true, value_name = "FILE")]
     pub geoip: Option<PathBuf>,
-    /// Proxy network whose X-Forwarded-For / Forwarded headers are believed (repeatable)
+    /// Proxy network whose forwarding header is believed (repeatable)
     #[arg(long = "trusted-proxy", global = true, value_name = "CIDR")]
     pub trusted_proxies: Vec<String>,
+    /// The forwarding header the trusted proxies write: X-Forwarded-For or Forwarded [default: X-Forwarded-For]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub forwarded_header: Option<String>,
     /// Public URL of this server, used in snippets and links [default: http://{listen}]
     #[arg(long, global = true, value_name = "URL")]
     pub public_url: Option<String>,
@@ -51,6 +54,7 @@ impl GlobalArgs {
             data_dir: self.data_dir.clone(),
             geoip: self.geoip.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
+            forwarded_header: self.forwarded_header.clone(),
             public_url: self.public_url.clone(),
             rate_limit: self.rate_limit,
         }

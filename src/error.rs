@@ -22,8 +22,11 @@ pub enum Error {
     RateLimited,
     #[error("unauthorized")]
     Unauthorized,
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    /// The database failed (the storage layer converts its engine's errors into this).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -49,6 +52,7 @@ impl ResponseError for Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -63,8 +67,11 @@ impl ResponseError for Error {
             self.to_string()
         };
         let mut res = HttpResponse::build(status);
-        if matches!(self, Error::RateLimited) {
+        if matches!(self, Error::RateLimited | Error::Unavailable(_)) {
             res.insert_header(("Retry-After", "1"));
+        }
+        if matches!(self, Error::RequestTimeout) {
+            res.insert_header(("Connection", "close"));
         }
         res.json(serde_json::json!({ "error": message }))
     }

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use crate::domain::network::ForwardedHeader;
+
 /// The most months personal data may be kept or a consent choice may last (CNIL and EDPB guidance).
 pub const MAX_MONTHS: u32 = 13;
 
@@ -23,9 +25,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub geoip: Option<PathBuf>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one forwarding header the trusted proxies write.
+    pub forwarded_header: ForwardedHeader,
     pub public_url: String,
     pub rate_limit: u32,
     pub retention_months: u32,
+    /// At most `retention_months`: a consent record must outlive the choice it proves.
     pub consent_months: u32,
 }
 
@@ -37,6 +42,7 @@ pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
     pub geoip: Option<PathBuf>,
     pub trusted_proxies: Option<Vec<String>>,
+    pub forwarded_header: Option<String>,
     pub public_url: Option<String>,
     pub rate_limit: Option<u32>,
     pub retention_months: Option<u32>,
@@ -50,6 +56,7 @@ pub struct FlagSettings {
     pub data_dir: Option<PathBuf>,
     pub geoip: Option<PathBuf>,
     pub trusted_proxies: Vec<String>,
+    pub forwarded_header: Option<String>,
     pub public_url: Option<String>,
     pub rate_limit: Option<u32>,
 }
@@ -119,6 +126,17 @@ fn parse_cidrs<'a>(
     Ok(out)
 }
 
+fn parse_forwarded_header(src: &str, v: &str) -> Result<ForwardedHeader, SettingsError> {
+    ForwardedHeader::parse(v).ok_or_else(|| {
+        invalid(
+            src,
+            "forwarding header",
+            v,
+            "expected X-Forwarded-For or Forwarded",
+        )
+    })
+}
+
 fn parse_u32(src: &str, what: &'static str, v: &str) -> Result<u32, SettingsError> {
     v.trim()
         .parse()
@@ -147,6 +165,7 @@ impl Settings {
             data_dir: PathBuf::from("./data"),
             geoip: None,
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             public_url: String::new(),
             rate_limit: DEFAULT_RATE_LIMIT,
             retention_months: MAX_MONTHS,
@@ -163,6 +182,8 @@ impl Settings {
     ) -> Result<Settings, SettingsError> {
         let mut s = Settings::defaults();
         let mut public_url: Option<String> = None;
+        // Unless given, the validity of a choice follows the retention period (it may not exceed it).
+        let mut consent_months: Option<(String, u32)> = None;
 
         if let Some(text) = file {
             let f: FileSettings =
@@ -180,6 +201,9 @@ impl Settings {
             if let Some(v) = f.trusted_proxies {
                 s.trusted_proxies = parse_cidrs(src, v.iter().map(String::as_str))?;
             }
+            if let Some(v) = f.forwarded_header {
+                s.forwarded_header = parse_forwarded_header(src, &v)?;
+            }
             if f.public_url.is_some() {
                 public_url = f.public_url;
             }
@@ -190,7 +214,7 @@ impl Settings {
                 s.retention_months = check_months(src, "retention_months", v)?;
             }
             if let Some(v) = f.consent_months {
-                s.consent_months = check_months(src, "consent_months", v)?;
+                consent_months = Some((src.into(), check_months(src, "consent_months", v)?));
             }
         }
 
@@ -207,6 +231,9 @@ impl Settings {
         if let Some(v) = get("ASSENT_TRUSTED_PROXIES") {
             s.trusted_proxies = parse_cidrs("ASSENT_TRUSTED_PROXIES", v.split(','))?;
         }
+        if let Some(v) = get("ASSENT_FORWARDED_HEADER") {
+            s.forwarded_header = parse_forwarded_header("ASSENT_FORWARDED_HEADER", v)?;
+        }
         if let Some(v) = get("ASSENT_PUBLIC_URL") {
             public_url = Some(v.clone());
         }
@@ -219,7 +246,8 @@ impl Settings {
         }
         if let Some(v) = get("ASSENT_CONSENT_MONTHS") {
             let n = parse_u32("ASSENT_CONSENT_MONTHS", "consent_months", v)?;
-            s.consent_months = check_months("ASSENT_CONSENT_MONTHS", "consent_months", n)?;
+            let n = check_months("ASSENT_CONSENT_MONTHS", "consent_months", n)?;
+            consent_months = Some(("ASSENT_CONSENT_MONTHS".into(), n));
         }
 
         if let Some(v) = &flags.listen {
@@ -237,6 +265,9 @@ impl Settings {
                 flags.trusted_proxies.iter().map(String::as_str),
             )?;
         }
+        if let Some(v) = &flags.forwarded_header {
+            s.forwarded_header = parse_forwarded_header("--forwarded-header", v)?;
+        }
         if let Some(v) = &flags.public_url {
             public_url = Some(v.clone());
         }
@@ -244,6 +275,22 @@ impl Settings {
             s.rate_limit = v;
         }
 
+        s.consent_months = match consent_months {
+            None => s.retention_months,
+            Some((src, n)) if n > s.retention_months => {
+                return Err(invalid(
+                    &src,
+                    "consent_months",
+                    &n.to_string(),
+                    format!(
+                        "must not exceed retention_months ({}): the consent record that proves a choice is \
+                         deleted with the other personal data, so a choice cannot last longer",
+                        s.retention_months
+                    ),
+                ));
+            }
+            Some((_, n)) => n,
+        };
         s.public_url = match public_url {
             Some(u) => {
                 let parsed =
@@ -346,6 +393,55 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn consent_months_follow_and_may_not_exceed_retention() {
+        let s = Settings::load(
+            Some("retention_months = 6"),
+            &env(&[]),
+            &FlagSettings::default(),
+        )
+        .unwrap();
+        assert_eq!((s.retention_months, s.consent_months), (6, 6));
+        let s = Settings::load(
+            Some("retention_months = 6\nconsent_months = 3"),
+            &env(&[]),
+            &FlagSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(s.consent_months, 3);
+        let err = Settings::load(
+            Some("retention_months = 6"),
+            &env(&[("ASSENT_CONSENT_MONTHS", "12")]),
+            &FlagSettings::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("must not exceed retention_months (6)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn forwarded_header_setting() {
+        let s = Settings::load(None, &env(&[]), &FlagSettings::default()).unwrap();
+        assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+        let s = Settings::load(
+            Some("forwarded_header = \"Forwarded\""),
+            &env(&[]),
+            &FlagSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(s.forwarded_header, ForwardedHeader::Forwarded);
+        let err = Settings::load(
+            None,
+            &env(&[("ASSENT_FORWARDED_HEADER", "X-Real-IP")]),
+            &FlagSettings::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("X-Real-IP"), "{err}");
     }
 
     #[test]

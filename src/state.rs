@@ -6,13 +6,23 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::domain::consent::ConsentCache;
+use crate::domain::consent_cache::ConsentCache;
 use crate::domain::geo::Geo;
 use crate::domain::ratelimit::RateLimiter;
 use crate::domain::site::SiteConfig;
 use crate::error::Result;
 use crate::settings::Settings;
 use crate::storage::{Store, WriterGuard, sites};
+
+/// New consent ids one client network may be issued per second, against the events it may send: a visitor
+/// needs one id, and every id costs memory in the consent cache until it is evicted.
+pub fn new_id_rate(event_rate: u32) -> u32 {
+    if event_rate == 0 {
+        0
+    } else {
+        (event_rate / 25).max(1)
+    }
+}
 
 /// A site as the server serves it, with what is derived from its settings computed once.
 pub struct SiteEntry {
@@ -47,13 +57,13 @@ impl Registry {
             .ok_or_else(|| crate::error::Error::NotFound(format!("unknown site {id:?}")))
     }
 
-    /// Whether any site may be embedded on `host` (for CORS preflights, which name no site).
-    pub fn any_allows_host(&self, host: &str) -> bool {
+    /// Whether any site's pages may use the API from `origin` (for CORS preflights, which name no site).
+    pub fn any_allows_origin(&self, origin: &str) -> bool {
         self.sites
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .any(|s| s.config.allows_host(host))
+            .any(|s| s.config.allows_origin(origin))
     }
 
     pub fn ids(&self) -> Vec<String> {
@@ -84,7 +94,10 @@ pub struct AppState {
     pub sites: Registry,
     pub consents: Arc<ConsentCache>,
     pub geo: Option<Geo>,
+    /// Events (and reads by consent id) per client network.
     pub limiter: RateLimiter,
+    /// New consent ids per client network.
+    pub new_ids: RateLimiter,
 }
 
 impl AppState {
@@ -104,15 +117,14 @@ impl AppState {
             });
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(settings.rate_limit),
+            new_ids: RateLimiter::new(new_id_rate(settings.rate_limit)),
             settings,
             store,
             sites: Registry::default(),
             consents,
             geo,
         });
-        let conn = crate::storage::db::open_reader(&state.settings.db_path())?;
-        let generation = sites::generation(&conn)?;
-        let rows = sites::list(&conn)?;
+        let (generation, rows) = state.store.sites_blocking()?;
         state.sites.replace(
             rows.into_iter().map(|r| state.entry(r)).collect(),
             generation,
@@ -136,16 +148,7 @@ impl AppState {
     /// Reloads the registry if the sites table changed since the last load.
     pub async fn refresh_sites(&self) -> Result<bool> {
         let known = self.sites.generation.load(Ordering::SeqCst);
-        let changed = self
-            .store
-            .read(move |conn| {
-                let generation = sites::generation(conn)?;
-                if generation == known {
-                    return Ok(None);
-                }
-                Ok(Some((generation, sites::list(conn)?)))
-            })
-            .await?;
+        let changed = self.store.sites_if_changed(known).await?;
         match changed {
             None => Ok(false),
             Some((generation, rows)) => {

@@ -29,7 +29,7 @@ fn invariant_1_full_address_never_stored_or_logged() {
     let mut ids = Vec::new();
     for (i, (header, value)) in [
         ("x-forwarded-for", V4.to_string()),
-        ("forwarded", format!("for=\"[{V6}]:443\";proto=https")),
+        ("x-forwarded-for", V6.to_string()),
         ("x-forwarded-for", MAPPED.to_string()),
     ]
     .iter()

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::consent::sub_months;
 use crate::settings::Settings;
-use crate::storage::{retention, users};
+use crate::storage::users;
 
 pub fn user_add(
     settings: &Settings,
@@ -17,7 +17,7 @@ pub fn user_add(
     admin: bool,
     password_stdin: bool,
 ) -> anyhow::Result<()> {
-    let conn = super::open(settings)?;
+    let db = super::open(settings)?;
     let (password, generated) = if password_stdin {
         let mut s = String::new();
         std::io::stdin()
@@ -27,7 +27,7 @@ pub fn user_add(
     } else {
         (users::generate_password()?, true)
     };
-    users::add_user(&conn, email, &password, admin, crate::now())?;
+    db.add_user(email, &password, admin, crate::now())?;
     if generated {
         println!("Added user {email} with password: {password}");
     } else {
@@ -37,8 +37,8 @@ pub fn user_add(
 }
 
 pub fn key_create(settings: &Settings, email: &str, name: &str) -> anyhow::Result<()> {
-    let conn = super::open(settings)?;
-    let key = users::create_key(&conn, email, name, crate::now())?;
+    let db = super::open(settings)?;
+    let key = db.create_key(email, name, crate::now())?;
     println!("{key}");
     eprintln!("This key is shown once; store it now. Use it as: Authorization: Bearer <key>");
     Ok(())
@@ -52,10 +52,8 @@ pub fn purge(settings: &Settings, as_of: Option<&str>, dry_run: bool) -> anyhow:
         None => OffsetDateTime::now_utc(),
     };
     let cutoff = sub_months(now, settings.retention_months);
-    let mut conn = super::open(settings)?;
-    let tx = conn.transaction()?;
-    let report = retention::purge(&tx, cutoff.unix_timestamp(), dry_run)?;
-    tx.commit()?;
+    let mut db = super::open(settings)?;
+    let report = db.purge(cutoff.unix_timestamp(), dry_run)?;
     let verb = if dry_run { "Would delete" } else { "Deleted" };
     println!(
         "{verb} data older than {} ({} months):",
@@ -72,9 +70,8 @@ pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     if file.exists() {
         bail!("{} exists already; choose a new file name", file.display());
     }
-    let conn = super::open(settings)?;
-    conn.backup(rusqlite::MAIN_DB, file, None)
-        .with_context(|| format!("backup to {} failed", file.display()))?;
+    let db = super::open(settings)?;
+    db.backup(file)?;
     println!(
         "Backed up {} to {}",
         settings.db_path().display(),

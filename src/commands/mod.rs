@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use crate::cli::{Cli, Command, KeyCommand, UserCommand};
 use crate::settings::Settings;
+use crate::storage::Database;
 
 /// Loads the settings for a command line and environment (no side effects).
 pub fn load_settings(cli: &Cli, env: &HashMap<String, String>) -> anyhow::Result<Settings> {
@@ -44,7 +45,7 @@ pub fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Opens (creating and migrating) the database for a command.
-pub fn open(settings: &Settings) -> anyhow::Result<rusqlite::Connection> {
-    crate::storage::open_db(&settings.db_path())
+pub fn open(settings: &Settings) -> anyhow::Result<Database> {
+    Database::open(&settings.db_path())
         .with_context(|| format!("cannot open the database {}", settings.db_path().display()))
 }

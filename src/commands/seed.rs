@@ -10,9 +10,8 @@ use time::OffsetDateTime;
 
 use crate::domain::consent::{Action, ConsentId, ConsentRecord, add_months};
 use crate::domain::event::NewEvent;
-use crate::domain::visits::{VisitState, visitor_key};
+use crate::domain::visits::visitor_key;
 use crate::settings::Settings;
-use crate::storage::{consents, events, sites};
 
 /// xorshift64*: fast, seedable, good enough for synthetic traffic.
 struct Rng(u64);
@@ -101,8 +100,10 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
     if days == 0 {
         bail!("--days must be at least 1");
     }
-    let mut conn = super::open(settings)?;
-    let site = sites::get(&conn, site_id)?.with_context(|| format!("unknown site {site_id:?}"))?;
+    let mut db = super::open(settings)?;
+    let site = db
+        .site(site_id)?
+        .with_context(|| format!("unknown site {site_id:?}"))?;
     let hash = site.config.policy_hash();
     let domain = site.config.domains.first().cloned().unwrap_or_default();
     let now = crate::now();
@@ -110,7 +111,7 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ now as u64);
     let (mut made, mut visitors, mut refusals) = (0u64, 0u64, 0u64);
     while made < n_events {
-        let tx = conn.transaction()?;
+        let mut seeder = db.seeder()?;
         let chunk_end = (made + 5000).min(n_events);
         while made < chunk_end {
             let id = ConsentId::random().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -128,21 +129,18 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
                 .map(|c| (c.id.clone(), c.required || !refuse))
                 .collect();
             let at = OffsetDateTime::from_unix_timestamp(ts)?;
-            consents::append(
-                &tx,
-                &ConsentRecord {
-                    consent_id: id,
-                    site: site.id.clone(),
-                    created_at: at,
-                    revision: site.revision,
-                    policy_hash: hash.clone(),
-                    choices,
-                    action,
-                    language: Some("en".into()),
-                    page_path: Some("/".into()),
-                    expires_at: add_months(at, settings.consent_months),
-                },
-            )?;
+            seeder.consent(&ConsentRecord {
+                consent_id: id,
+                site: site.id.clone(),
+                created_at: at,
+                revision: site.revision,
+                policy_hash: hash.clone(),
+                choices,
+                action,
+                language: Some("en".into()),
+                page_path: Some("/".into()),
+                expires_at: add_months(at, settings.consent_months),
+            })?;
             if refuse {
                 refusals += 1;
                 continue;
@@ -155,15 +153,14 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
             let country = rng.pick(COUNTRIES);
             for _visit in 0..1 + rng.below(3) {
                 let pages = 1 + rng.below(5);
-                let mut visit_id = None;
+                let mut visit = Vec::new();
                 for p in 0..pages {
                     if made >= n_events {
                         break;
                     }
                     let custom = p > 0 && rng.below(10) == 0;
-                    let e = NewEvent {
+                    visit.push(NewEvent {
                         site: site.id.clone(),
-                        visitor,
                         ts,
                         name: if custom {
                             rng.pick(CUSTOM).to_string()
@@ -186,31 +183,16 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
                         device: client[2].into(),
                         props: custom.then(|| format!("{{\"url\":\"https://{domain}/x\"}}")),
                         engaged_ms: None,
-                    };
-                    let v = match visit_id.as_mut() {
-                        Some(state) => {
-                            VisitState::absorb(state, &e);
-                            state.open.id
-                        }
-                        None => {
-                            let state = VisitState::first(events::open_visit(&tx, &e)?, &e);
-                            let id = state.open.id;
-                            visit_id = Some(state);
-                            id
-                        }
-                    };
-                    events::insert_event(&tx, v, &e)?;
+                    });
                     made += 1;
                     ts += 5 + rng.below(120) as i64;
                 }
-                if let Some(state) = &visit_id {
-                    events::flush_visit(&tx, state)?;
-                }
+                seeder.visit(visitor, &visit)?;
                 // The next visit of this visitor starts hours or days later.
                 ts += 3600 + rng.below(5 * 86_400) as i64;
             }
         }
-        tx.commit()?;
+        seeder.commit()?;
     }
     println!(
         "Seeded site {site_id}: {made} events from {visitors} consenting visitors ({refusals} refusals) over {days} days."

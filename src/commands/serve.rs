@@ -11,9 +11,10 @@ use actix_web::{HttpServer, web};
 use anyhow::{Context, bail};
 
 use crate::domain::consent::sub_months;
+use crate::http::connections::{ConnectionLimiter, PER_NETWORK};
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::storage::{WriterGuard, sites, users};
+use crate::storage::{WriterGuard, users};
 
 const ADMIN_EMAIL: &str = "admin@assent.local";
 
@@ -38,10 +39,10 @@ fn lock_data_dir(settings: &Settings) -> anyhow::Result<File> {
 
 /// Creates the demo site and an admin on a first run.
 fn first_run(settings: &Settings) -> anyhow::Result<()> {
-    let mut conn = super::open(settings)?;
-    if sites::list(&conn)?.is_empty() {
+    let mut db = super::open(settings)?;
+    if db.sites()?.is_empty() {
         super::site::add(
-            &mut conn,
+            &mut db,
             crate::DEMO_SITE,
             vec!["localhost".into(), "127.0.0.1".into()],
             Some("Demo".into()),
@@ -52,9 +53,9 @@ fn first_run(settings: &Settings) -> anyhow::Result<()> {
             super::site::snippet(settings, crate::DEMO_SITE)
         );
     }
-    if users::count_users(&conn)? == 0 {
+    if db.count_users()? == 0 {
         let password = users::generate_password()?;
-        users::add_user(&conn, ADMIN_EMAIL, &password, true, crate::now())?;
+        db.add_user(ADMIN_EMAIL, &password, true, crate::now())?;
         println!("Created the admin login {ADMIN_EMAIL} with password {password} (shown once)");
     }
     Ok(())
@@ -62,31 +63,62 @@ fn first_run(settings: &Settings) -> anyhow::Result<()> {
 
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let _lock = lock_data_dir(&settings)?;
+    raise_open_files_limit();
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let settings = settings.with_bound_address(listener.local_addr()?);
     first_run(&settings)?;
-    // Opening the store blocks (migrations, loading grants); it happens before the runtime starts.
+    // Opening the store blocks (migrations, mending visits); it happens before the runtime starts.
     let (state, writer) = AppState::open(settings).context("cannot start")?;
     actix_web::rt::System::new().block_on(serve(state, writer, listener))
 }
 
-async fn serve(
+/// Each connection holds a file descriptor; the soft limit is often 1024 while the hard one is far higher.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C (then exits cleanly) or until the writer thread is gone (then exits with
+/// an error, so a supervisor restarts the server rather than leave it answering 503 forever).
+pub async fn serve(
     state: Arc<AppState>,
     writer: WriterGuard,
     listener: TcpListener,
 ) -> anyhow::Result<()> {
     let data = web::Data::from(state.clone());
+    let connections = ConnectionLimiter::new(PER_NETWORK, state.settings.trusted_proxies.clone());
     let server = HttpServer::new(move || crate::app(data.clone()))
+        .on_connect(connections.on_connect())
+        // Headers must arrive within 5 s and an idle keep-alive connection closes after 5 s; bodies have
+        // their own limit (`http::body::BODY_TIMEOUT`).
+        .client_request_timeout(Duration::from_secs(5))
+        .keep_alive(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
+    let handle = server.handle();
     println!("listening on {}", state.settings.public_url);
     tracing::info!(url = %state.settings.public_url, "listening");
 
     let jobs = actix_web::rt::spawn(background(state.clone()));
+    let watch_state = state.clone();
+    let writer_gone = actix_web::rt::spawn(async move {
+        watch_state.store.writer_stopped().await;
+        tracing::error!(
+            "the writer stopped: shutting down so that a supervisor can restart the server"
+        );
+        handle.stop(true).await;
+    });
     server.await?;
     jobs.abort();
+    if !state.store.writer_alive() {
+        bail!("stopped because the writer thread failed (see the log above)");
+    }
+    writer_gone.abort();
     writer.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use crate::cli::SiteCommand;
 use crate::domain::site::{SiteConfig, valid_site_id};
 use crate::settings::Settings;
-use crate::storage::sites;
+use crate::storage::Database;
 
 pub fn snippet(settings: &Settings, id: &str) -> String {
     format!(
@@ -16,7 +16,7 @@ pub fn snippet(settings: &Settings, id: &str) -> String {
 
 /// Creates a site with the default categories and texts.
 pub fn add(
-    conn: &mut rusqlite::Connection,
+    db: &mut Database,
     id: &str,
     domains: Vec<String>,
     name: Option<String>,
@@ -26,22 +26,22 @@ pub fn add(
     }
     let mut cfg = SiteConfig::new_default(name.as_deref().unwrap_or(id), domains);
     cfg.validate().map_err(anyhow::Error::msg)?;
-    sites::insert(conn, id, &cfg, crate::now())?;
+    db.add_site(id, &cfg, crate::now())?;
     Ok(())
 }
 
 pub fn run(settings: &Settings, cmd: SiteCommand) -> anyhow::Result<()> {
-    let mut conn = super::open(settings)?;
+    let mut db = super::open(settings)?;
     match cmd {
         SiteCommand::Add { id, domains, name } => {
-            add(&mut conn, &id, domains, name)?;
+            add(&mut db, &id, domains, name)?;
             println!(
                 "Added site {id}. Put this in the <head> of every page:\n{}",
                 snippet(settings, &id)
             );
         }
         SiteCommand::List => {
-            for s in sites::list(&conn)? {
+            for s in db.sites()? {
                 println!(
                     "{}\t{}\trevision {}\t{}",
                     s.id,
@@ -52,13 +52,15 @@ pub fn run(settings: &Settings, cmd: SiteCommand) -> anyhow::Result<()> {
             }
         }
         SiteCommand::Remove { id } => {
-            if !sites::remove(&mut conn, &id)? {
+            if !db.remove_site(&id)? {
                 bail!("unknown site {id:?}");
             }
             println!("Removed site {id} and everything collected for it.");
         }
         SiteCommand::Show { id } => {
-            let s = sites::get(&conn, &id)?.with_context(|| format!("unknown site {id:?}"))?;
+            let s = db
+                .site(&id)?
+                .with_context(|| format!("unknown site {id:?}"))?;
             print!("{}", s.config.to_toml(&s.id, s.revision));
         }
         SiteCommand::Update {
@@ -66,13 +68,14 @@ pub fn run(settings: &Settings, cmd: SiteCommand) -> anyhow::Result<()> {
             file,
             bump_revision,
         } => {
-            let current =
-                sites::get(&conn, &id)?.with_context(|| format!("unknown site {id:?}"))?;
+            let current = db
+                .site(&id)?
+                .with_context(|| format!("unknown site {id:?}"))?;
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             let cfg = SiteConfig::from_toml(&id, &text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let revision = sites::update(&mut conn, &id, &cfg, bump_revision, crate::now())?;
+            let revision = db.update_site(&id, &cfg, bump_revision, crate::now())?;
             if revision != current.revision {
                 println!(
                     "Updated site {id}; policy revision {} -> {revision}: visitors will be asked again.",

@@ -1,13 +1,12 @@
-//! Consent rules: what a visitor's choice means, how long it lasts, and the in-memory view of which
-//! consent ids currently grant analytics on which site (privacy invariant 2), kept in step with the
-//! append-only log by the storage writer.
+//! Consent rules: what a visitor's choice means, how long it lasts, and the record of it that the
+//! append-only log keeps. Whether a record lets an event through is in [`crate::domain::consent_cache`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::domain::consent_cache::LatestConsent;
 use crate::domain::site::SiteConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +110,39 @@ pub fn resolve_choices(
     Ok(out)
 }
 
+/// The page path a consent record keeps of what the script sent as `url`: a path, or an http(s) URL on one
+/// of the site's domains, without query or fragment. A proof log holds clean data: control characters,
+/// other domains and anything that is not a path (a spreadsheet formula, say) are refused.
+pub fn page_path(raw: &str, site: &SiteConfig) -> Result<String, String> {
+    const REFUSED: &str = "url must be a page path or an http(s) URL on one of the site's domains";
+    if raw.chars().any(char::is_control) {
+        return Err("url must not contain control characters".into());
+    }
+    if raw.len() > 2048 {
+        return Err("url is longer than 2048 bytes".into());
+    }
+    let url = match url::Url::parse(raw) {
+        Ok(u) => {
+            let on_site = u.host_str().is_some_and(|h| site.allows_host(h));
+            if !matches!(u.scheme(), "http" | "https") || !on_site {
+                return Err(REFUSED.into());
+            }
+            u
+        }
+        Err(_) if raw.starts_with('/') && !raw.starts_with("//") => {
+            // Resolved against a placeholder origin only to normalise the path the way browsers do.
+            let base = url::Url::parse("https://page.invalid/").map_err(|e| e.to_string())?;
+            base.join(raw).map_err(|_| REFUSED.to_string())?
+        }
+        Err(_) => return Err(REFUSED.into()),
+    };
+    let path = url.path();
+    if path.len() > 1024 {
+        return Err("url path is longer than 1024 bytes".into());
+    }
+    Ok(path.to_string())
+}
+
 /// `at` moved by `delta` calendar months, the day clamped to the target month's length.
 fn shift_months(at: OffsetDateTime, delta: i32) -> OffsetDateTime {
     let total = at.year() * 12 + (at.month() as i32 - 1) + delta;
@@ -130,95 +162,6 @@ pub fn add_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
 /// The retention cut-off for `now`.
 pub fn sub_months(at: OffsetDateTime, months: u32) -> OffsetDateTime {
     shift_months(at, -(months as i32))
-}
-
-/// The consent ids whose latest record grants `analytics`. Only the storage writer changes it, right
-/// after the records that justify the change are committed, so it never runs ahead of the log.
-/// Site ids are interned, so an entry costs about 40 bytes: a million consenting visitors fit in 40 MB.
-#[derive(Default)]
-pub struct ConsentCache {
-    grants: RwLock<GrantSet>,
-}
-
-/// Consent ids granting analytics, with their site and expiry.
-#[derive(Default)]
-pub struct GrantSet {
-    /// consent id -> (index into `sites`, expiry in Unix seconds)
-    by_id: HashMap<u128, (u32, i64)>,
-    sites: Vec<String>,
-}
-
-impl GrantSet {
-    pub fn insert(&mut self, id: ConsentId, site: &str, expires_at: i64) {
-        let s = self.site_index(site);
-        self.by_id.insert(id.0, (s, expires_at));
-    }
-
-    fn site_index(&mut self, site: &str) -> u32 {
-        match self.sites.iter().position(|s| s == site) {
-            Some(i) => i as u32,
-            None => {
-                self.sites.push(site.to_string());
-                (self.sites.len() - 1) as u32
-            }
-        }
-    }
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Verdict {
-    Granted,
-    Refused(&'static str),
-}
-
-impl ConsentCache {
-    pub fn check(&self, id: ConsentId, site: &str, now: i64) -> Verdict {
-        let grants = self.grants.read().unwrap_or_else(|p| p.into_inner());
-        match grants.by_id.get(&id.0) {
-            None => Verdict::Refused("no consent to analytics for this consent id"),
-            Some((s, _)) if grants.sites[*s as usize] != site => {
-                Verdict::Refused("this consent id belongs to another site")
-            }
-            Some((_, expires_at)) if *expires_at <= now => {
-                Verdict::Refused("the consent has expired")
-            }
-            Some(_) => Verdict::Granted,
-        }
-    }
-
-    /// Records the effect of a newly committed consent record.
-    pub fn apply(&self, id: ConsentId, site: &str, analytics: bool, expires_at: i64) {
-        let mut grants = self.grants.write().unwrap_or_else(|p| p.into_inner());
-        if analytics {
-            grants.insert(id, site, expires_at);
-        } else {
-            grants.by_id.remove(&id.0);
-        }
-    }
-
-    pub fn forget(&self, id: ConsentId) {
-        self.grants
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_id
-            .remove(&id.0);
-    }
-
-    pub fn replace_all(&self, set: GrantSet) {
-        *self.grants.write().unwrap_or_else(|p| p.into_inner()) = set;
-    }
-
-    pub fn len(&self) -> usize {
-        self.grants
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_id
-            .len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// One entry of the consent log: enough to prove what was shown and chosen, and nothing about the
@@ -247,6 +190,16 @@ fn ser_id<S: serde::Serializer>(id: &ConsentId, s: S) -> Result<S::Ok, S::Error>
 impl ConsentRecord {
     pub fn grants_analytics(&self) -> bool {
         self.choices.get("analytics").copied().unwrap_or(false)
+    }
+
+    /// What the consent check needs of this record once it is an id's latest.
+    pub fn latest(&self) -> LatestConsent {
+        LatestConsent {
+            site: self.site.clone(),
+            revision: self.revision,
+            analytics: self.grants_analytics(),
+            expires_at: self.expires_at.unix_timestamp(),
+        }
     }
 }
 
@@ -292,6 +245,27 @@ mod tests {
     }
 
     #[test]
+    fn page_paths_are_clean() {
+        let s = site();
+        assert_eq!(page_path("/shop?x=1#y", &s).unwrap(), "/shop");
+        assert_eq!(
+            page_path("https://www.example.com/a/b?q", &s).unwrap(),
+            "/a/b"
+        );
+        for bad in [
+            "=HYPERLINK(\"https://evil.example\")",
+            "https://evil.example/x",
+            "//evil.example/x",
+            "javascript:alert(1)",
+            "/a\u{0}b",
+            "/a\r\nb",
+            "relative/path",
+        ] {
+            assert!(page_path(bad, &s).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn month_arithmetic_clamps() {
         assert_eq!(
             add_months(datetime!(2026-01-31 10:00 UTC), 1),
@@ -305,18 +279,5 @@ mod tests {
             sub_months(datetime!(2026-03-31 00:00 UTC), 13),
             datetime!(2025-02-28 00:00 UTC)
         );
-    }
-
-    #[test]
-    fn cache_verdicts() {
-        let c = ConsentCache::default();
-        let id = ConsentId(7);
-        assert_ne!(c.check(id, "a", 0), Verdict::Granted);
-        c.apply(id, "a", true, 100);
-        assert_eq!(c.check(id, "a", 50), Verdict::Granted);
-        assert_ne!(c.check(id, "b", 50), Verdict::Granted);
-        assert_ne!(c.check(id, "a", 100), Verdict::Granted);
-        c.apply(id, "a", false, 200);
-        assert_ne!(c.check(id, "a", 50), Verdict::Granted);
     }
 }

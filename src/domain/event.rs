@@ -38,7 +38,6 @@ pub struct EventInput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     pub site: String,
-    pub visitor: i64,
     pub ts: i64,
     pub name: String,
     pub path: String,
@@ -97,7 +96,13 @@ pub fn validate(input: &EventInput) -> Result<url::Url, String> {
             if k.is_empty() || k.len() > MAX_PROP_KEY {
                 return Err(format!("props keys must be 1-{MAX_PROP_KEY} bytes"));
             }
+            if k.chars().any(char::is_control) {
+                return Err("props keys must not contain control characters".into());
+            }
             match v {
+                Value::String(s) if s.chars().any(char::is_control) => {
+                    return Err(format!("props.{k} must not contain control characters"));
+                }
                 Value::String(s) if s.len() <= MAX_PROP_VALUE => {}
                 Value::Number(_) | Value::Bool(_) => {}
                 Value::String(_) => {
@@ -110,12 +115,14 @@ pub fn validate(input: &EventInput) -> Result<url::Url, String> {
     Ok(url)
 }
 
+/// At most `max` characters of `s`, trimmed, without control characters (query values arrive
+/// percent-decoded, so they can carry any).
 fn clip(s: &str, max: usize) -> String {
-    let s = s.trim();
-    match s.char_indices().nth(max) {
-        Some((i, _)) => s[..i].to_string(),
-        None => s.to_string(),
-    }
+    s.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
 }
 
 /// Everything the request gives besides the body.
@@ -131,7 +138,6 @@ pub fn enrich(
     input: &EventInput,
     url: &url::Url,
     site: &SiteConfig,
-    visitor: i64,
     ctx: &Context,
 ) -> Option<NewEvent> {
     let Client {
@@ -181,7 +187,6 @@ pub fn enrich(
         .map(|p| Value::Object(p.clone()).to_string());
     Some(NewEvent {
         site: input.site.clone(),
-        visitor,
         ts: ctx.now,
         name: input.name.trim().to_string(),
         path: clip(&path, 1024),
@@ -234,7 +239,7 @@ mod tests {
             geo: None,
             now: 1,
         };
-        let e = enrich(&i, &url, &site, 5, &ctx).unwrap();
+        let e = enrich(&i, &url, &site, &ctx).unwrap();
         assert_eq!(e.path, "/pricing");
         assert_eq!(e.utm_source.as_deref(), Some("fb"));
         assert_eq!(e.utm_campaign.as_deref(), Some("spring"));
@@ -243,13 +248,13 @@ mod tests {
         assert_eq!(e.device, "Laptop");
         assert_eq!(e.browser, "Chrome");
         let own = input("https://example.com/", Some("https://example.com/a"));
-        let e = enrich(&own, &validate(&own).unwrap(), &site, 5, &ctx).unwrap();
+        let e = enrich(&own, &validate(&own).unwrap(), &site, &ctx).unwrap();
         assert_eq!(e.source, None);
         let bot = Context {
             user_agent: "Googlebot/2.1",
             ..ctx
         };
-        assert!(enrich(&own, &validate(&own).unwrap(), &site, 5, &bot).is_none());
+        assert!(enrich(&own, &validate(&own).unwrap(), &site, &bot).is_none());
     }
 
     #[test]
@@ -266,5 +271,13 @@ mod tests {
         assert!(validate(&i).is_err());
         i.props = Some(serde_json::from_str(r#"{"a": "b", "n": 1}"#).unwrap());
         assert!(validate(&i).is_ok());
+        for dirty in [
+            r#"{"a": "b\u0000"}"#,
+            r#"{"a": "x\r\nSet-Cookie: y"}"#,
+            r#"{"a\n": "b"}"#,
+        ] {
+            i.props = Some(serde_json::from_str(dirty).unwrap());
+            assert!(validate(&i).is_err(), "{dirty}");
+        }
     }
 }

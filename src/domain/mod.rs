@@ -1,6 +1,7 @@
 //! The domain: consent rules, sites, enrichment of events, visits. Plain Rust, no HTTP or SQL types.
 
 pub mod consent;
+pub mod consent_cache;
 pub mod event;
 pub mod geo;
 pub mod i18n;

@@ -1,6 +1,6 @@
 //! Client networks: the address of a request is cut to its network (IPv4 /24, IPv6 /48, an IPv4-mapped
 //! IPv6 address counted as IPv4) before anything else sees it (privacy invariant 1), and forwarding headers
-//! are believed only from trusted proxies (invariant 4).
+//! are believed only from trusted proxies, and only the one they write (invariant 4).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -91,24 +91,53 @@ fn forwarded_chain(forwarded: &str) -> Vec<Option<IpAddr>> {
         .collect()
 }
 
-/// The client's network for a request that came from `peer`. When the peer is a trusted proxy, the
-/// forwarding chain is walked from the right and the first address that is not itself a trusted proxy is
-/// the client; `Forwarded` is preferred over `X-Forwarded-For`. Malformed headers fall back to the peer.
+/// The forwarding header that the trusted proxies write (a setting): the only one believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn parse(s: &str) -> Option<ForwardedHeader> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(ForwardedHeader::XForwardedFor),
+            "forwarded" => Some(ForwardedHeader::Forwarded),
+            _ => None,
+        }
+    }
+
+    /// The header's name, lower case.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+}
+
+/// The client's network for a request that came from `peer`, given the value of the configured forwarding
+/// header (`kind`). Only when the peer is a trusted proxy is the header read: its chain is walked from the
+/// right and the first address that is not itself a trusted proxy is the client (invariant 4). The other
+/// header, which a client can send through the proxy untouched, is never looked at. Malformed values fall
+/// back to the last address believed.
 pub fn client_net(
     peer: IpAddr,
-    forwarded: Option<&str>,
-    x_forwarded_for: Option<&str>,
+    header: Option<&str>,
+    kind: ForwardedHeader,
     trusted: &[IpNet],
 ) -> ClientNet {
     if !is_trusted(peer, trusted) {
         return ClientNet::from_addr(peer);
     }
-    let chain: Vec<Option<IpAddr>> = if let Some(f) = forwarded.filter(|f| !f.trim().is_empty()) {
-        forwarded_chain(f)
-    } else if let Some(x) = x_forwarded_for.filter(|x| !x.trim().is_empty()) {
-        x.split(',').map(parse_node).collect()
-    } else {
-        Vec::new()
+    let chain: Vec<Option<IpAddr>> = match header.filter(|h| !h.trim().is_empty()) {
+        None => Vec::new(),
+        Some(h) => match kind {
+            ForwardedHeader::Forwarded => forwarded_chain(h),
+            ForwardedHeader::XForwardedFor => h.split(',').map(parse_node).collect(),
+        },
     };
     let mut client = peer;
     for hop in chain.iter().rev() {
@@ -124,6 +153,11 @@ pub fn client_net(
         }
     }
     ClientNet::from_addr(client)
+}
+
+/// Whether `peer` is one of the trusted proxies.
+pub fn is_trusted_peer(peer: IpAddr, trusted: &[IpNet]) -> bool {
+    is_trusted(peer, trusted)
 }
 
 #[cfg(test)]
@@ -156,40 +190,51 @@ mod tests {
 
     #[test]
     fn headers_ignored_from_untrusted_peer() {
-        let n = client_net(
-            ip("198.51.100.9"),
-            Some("for=1.2.3.4"),
-            Some("5.6.7.8"),
-            &[],
-        );
-        assert_eq!(n.addr(), ip("198.51.100.0"));
+        for kind in [ForwardedHeader::Forwarded, ForwardedHeader::XForwardedFor] {
+            let n = client_net(ip("198.51.100.9"), Some("for=1.2.3.4"), kind, &[]);
+            assert_eq!(n.addr(), ip("198.51.100.0"));
+        }
     }
 
     #[test]
     fn trusted_proxy_chain() {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let xff = ForwardedHeader::XForwardedFor;
         let n = client_net(
             ip("10.0.0.2"),
-            None,
             Some("9.9.9.9, 1.2.3.4, 10.0.0.7"),
+            xff,
             &trusted,
         );
-        assert_eq!(n.addr(), ip("1.2.3.0"));
+        assert_eq!(n.addr(), ip("1.2.3.0"), "the right-most untrusted hop");
         let n = client_net(
             ip("10.0.0.2"),
             Some("for=\"[2001:db8:aa:bb::1]:4711\";proto=https"),
-            None,
+            ForwardedHeader::Forwarded,
             &trusted,
         );
         assert_eq!(n.addr(), ip("2001:db8:aa::"));
         let n = client_net(
             ip("10.0.0.2"),
             Some("for=unknown"),
-            Some("1.2.3.4"),
+            ForwardedHeader::Forwarded,
             &trusted,
         );
         assert_eq!(n.addr(), ip("10.0.0.0"));
-        let n = client_net(ip("::ffff:10.0.0.2"), None, Some("1.2.3.4:5555"), &trusted);
+        let n = client_net(ip("::ffff:10.0.0.2"), Some("1.2.3.4:5555"), xff, &trusted);
         assert_eq!(n.addr(), ip("1.2.3.0"));
+    }
+
+    #[test]
+    fn header_names() {
+        assert_eq!(
+            ForwardedHeader::parse("X-Forwarded-For"),
+            Some(ForwardedHeader::XForwardedFor)
+        );
+        assert_eq!(
+            ForwardedHeader::parse("forwarded"),
+            Some(ForwardedHeader::Forwarded)
+        );
+        assert_eq!(ForwardedHeader::parse("X-Real-IP"), None);
     }
 }

@@ -43,6 +43,8 @@ pub struct SiteOptions {
     pub google_consent_mode: bool,
     pub outbound_links: bool,
     pub file_downloads: bool,
+    /// Pages served over plain http (not https) may use the API too. Loopback hosts always may.
+    pub allow_http: bool,
     /// A privacy notice of the site's own; empty means Assent's generated `/s/{site}/privacy`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub privacy_url: String,
@@ -56,6 +58,7 @@ impl Default for SiteOptions {
             google_consent_mode: false,
             outbound_links: true,
             file_downloads: true,
+            allow_http: false,
             privacy_url: String::new(),
         }
     }
@@ -139,6 +142,16 @@ pub fn host_matches(host: &str, domain: &str) -> bool {
             && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
 }
 
+/// localhost, its subdomains and loopback addresses: a developer's own machine.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']);
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
 impl SiteConfig {
     /// The settings of a new site: the four default categories and every shipped language.
     pub fn new_default(name: &str, domains: Vec<String>) -> SiteConfig {
@@ -181,6 +194,32 @@ impl SiteConfig {
 
     pub fn allows_host(&self, host: &str) -> bool {
         self.domains.iter().any(|d| host_matches(host, d))
+    }
+
+    /// Whether a page of `origin` (an `Origin` header) may call this site's API and read its answers:
+    /// https on one of the site's domains or their subdomains, on the default port, written exactly as a
+    /// browser writes it (no trailing dot, no path). Plain http only where the site allows it; loopback
+    /// hosts (local development) with either scheme and any port.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let Ok(url) = url::Url::parse(origin) else {
+            return false;
+        };
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.trim_matches(['[', ']']);
+        if origin != url.origin().ascii_serialization()
+            || host.ends_with('.')
+            || !self.domains.iter().any(|d| host_matches(host, d))
+        {
+            return false;
+        }
+        let loopback = is_loopback_host(host);
+        match url.scheme() {
+            "https" => loopback || url.port().is_none(),
+            "http" => loopback || (self.options.allow_http && url.port().is_none()),
+            _ => false,
+        }
     }
 
     pub fn category(&self, id: &str) -> Option<&Category> {
@@ -450,6 +489,31 @@ mod tests {
         assert!(err.contains("line 3"), "{err}");
         let err = SiteConfig::from_toml("other", &cfg.to_toml("demo", 1)).unwrap_err();
         assert!(err.contains("line "), "{err}");
+    }
+
+    #[test]
+    fn origins_are_checked_by_scheme_host_and_port() {
+        let mut cfg =
+            SiteConfig::new_default("Shop", vec!["shop.example".into(), "localhost".into()]);
+        assert!(cfg.allows_origin("https://shop.example"));
+        assert!(cfg.allows_origin("https://www.shop.example"));
+        for bad in [
+            "http://shop.example",
+            "https://shop.example:8443",
+            "https://shop.example.",
+            "foo://shop.example",
+            "https://shop.example/path",
+            "https://evilshop.example",
+            "null",
+            "",
+        ] {
+            assert!(!cfg.allows_origin(bad), "{bad}");
+        }
+        assert!(cfg.allows_origin("http://localhost:3000"));
+        assert!(cfg.allows_origin("https://localhost"));
+        cfg.options.allow_http = true;
+        assert!(cfg.allows_origin("http://shop.example"));
+        assert!(!cfg.allows_origin("http://shop.example:8080"));
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Visitors and visits. A visitor is known only by a pseudonymous key (a hash of the site's secret and the
 //! consent id), so erasing a consent id finds its rows while the events table never holds the id itself.
 //! A visit ends after 30 minutes without an event, as in Plausible and Matomo.
+//!
+//! The storage writer keeps the aggregates of open visits here, changed with each event and written to the
+//! visit rows in bulk; [`OpenVisits`] is bounded and is only ever a cache of those rows: a visitor missing
+//! from it may still have an open visit in the database, which the writer then reads.
+
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
@@ -20,56 +26,164 @@ pub fn visitor_key(site_secret: &[u8], id: ConsentId) -> i64 {
     i64::from_le_bytes(first)
 }
 
-/// The part of an open visit that decides whether the next event continues it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OpenVisit {
-    pub id: i64,
-    pub last_at: i64,
-}
-
-/// Whether an event at `ts` belongs to `open` (or starts a new visit).
-pub fn continues(open: Option<&OpenVisit>, ts: i64) -> bool {
-    open.is_some_and(|v| {
-        ts - v.last_at < VISIT_TIMEOUT_SECS && ts >= v.last_at - VISIT_TIMEOUT_SECS
-    })
-}
-
-/// What the writer keeps of an open visit: its aggregates, changed in memory with each event and written
-/// to the visit row in bulk (`dirty` until then). Events are durable on their own; a visit row is derived
-/// from its events and repaired from them after a crash.
+/// A visit's aggregates as the writer keeps them. The exit page is kept as the id of the visit's latest
+/// page view event (its path is read when the row is written), so an open visit costs a fixed few dozen
+/// bytes whatever its pages.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisitState {
-    pub open: OpenVisit,
-    pub exit_page: String,
+    pub id: i64,
+    pub started_at: i64,
+    pub first_event: i64,
+    pub last_event: i64,
+    /// The latest page view's event id; 0 when none was seen since the state was read from its row.
+    pub exit_event: i64,
+    pub last_at: i64,
     pub pageviews: i64,
     pub events: i64,
     pub engaged_ms: i64,
+    /// Changed since its row was last written.
     pub dirty: bool,
 }
 
 impl VisitState {
-    /// The state of a visit opened by its first event.
-    pub fn first(id: i64, e: &NewEvent) -> VisitState {
+    /// The state of a visit opened by its first event (stored as `event_id`).
+    pub fn first(id: i64, event_id: i64, e: &NewEvent) -> VisitState {
+        let pageview = e.name == "pageview";
         VisitState {
-            open: OpenVisit { id, last_at: e.ts },
-            exit_page: e.path.clone(),
-            pageviews: (e.name == "pageview") as i64,
+            id,
+            started_at: e.ts,
+            first_event: event_id,
+            last_event: event_id,
+            exit_event: if pageview { event_id } else { 0 },
+            last_at: e.ts,
+            pageviews: pageview as i64,
             events: 1,
             engaged_ms: e.engaged_ms.unwrap_or(0),
             dirty: false,
         }
     }
 
-    /// Adds an event that continues the visit.
-    pub fn absorb(&mut self, e: &NewEvent) {
-        self.open.last_at = self.open.last_at.max(e.ts);
+    /// Whether an event at `ts` belongs to this visit (or starts a new one).
+    pub fn continues(&self, ts: i64) -> bool {
+        ts - self.last_at < VISIT_TIMEOUT_SECS && ts >= self.last_at - VISIT_TIMEOUT_SECS
+    }
+
+    /// Adds an event (stored as `event_id`) that continues the visit.
+    pub fn absorb(&mut self, event_id: i64, e: &NewEvent) {
+        self.last_at = self.last_at.max(e.ts);
+        self.last_event = self.last_event.max(event_id);
         if e.name == "pageview" {
             self.pageviews += 1;
-            self.exit_page = e.path.clone();
+            self.exit_event = event_id;
         }
         self.events += 1;
         self.engaged_ms += e.engaged_ms.unwrap_or(0);
         self.dirty = true;
+    }
+}
+
+/// A site (as numbered by the writer) and a visitor key.
+pub type VisitKey = (u32, i64);
+
+/// Open visits the writer holds in memory at most.
+pub const OPEN_VISITS_CAPACITY: usize = 200_000;
+
+/// The open visits held in memory, bounded.
+pub struct OpenVisits {
+    map: HashMap<VisitKey, VisitState>,
+    capacity: usize,
+    /// Until this time a visitor missing from memory may have an open visit in the database, because
+    /// visits were dropped from memory while still open (bounds, a restart, a change made by a command).
+    probe_until: i64,
+}
+
+impl OpenVisits {
+    pub fn new(capacity: usize) -> OpenVisits {
+        OpenVisits {
+            map: HashMap::new(),
+            capacity: capacity.max(1),
+            probe_until: 0,
+        }
+    }
+
+    pub fn get(&self, key: &VisitKey) -> Option<&VisitState> {
+        self.map.get(key)
+    }
+
+    pub fn insert(&mut self, key: VisitKey, state: VisitState) {
+        self.map.insert(key, state);
+    }
+
+    pub fn remove(&mut self, key: &VisitKey) {
+        self.map.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Whether a visitor missing from memory must be looked up in the database at `now`.
+    pub fn must_probe(&self, now: i64) -> bool {
+        now < self.probe_until
+    }
+
+    /// Forgets everything (rows are current or gone); visitors are looked up for a visit's length.
+    pub fn forget_all(&mut self, now: i64) {
+        self.map.clear();
+        self.probe_until = now + VISIT_TIMEOUT_SECS;
+    }
+
+    /// Drops the visits of a site whose rows are gone.
+    pub fn forget_site(&mut self, site: u32) {
+        self.map.retain(|(s, _), _| *s != site);
+    }
+
+    /// Drops visits that started before `cutoff` (retention deleted their rows).
+    pub fn forget_started_before(&mut self, cutoff: i64) {
+        self.map.retain(|_, v| v.started_at >= cutoff);
+    }
+
+    pub fn over_capacity(&self) -> bool {
+        self.map.len() > self.capacity
+    }
+
+    pub fn dirty(&self) -> impl Iterator<Item = (&VisitKey, &VisitState)> {
+        self.map.iter().filter(|(_, v)| v.dirty)
+    }
+
+    pub fn mark_all_clean(&mut self) {
+        for v in self.map.values_mut() {
+            v.dirty = false;
+        }
+    }
+
+    /// After the rows were written: drops visits that have ended and, past the capacity, the least
+    /// recently active ones (down to 90% of it, so trimming is not repeated with every batch). Visits
+    /// changed since the rows were written stay.
+    pub fn trim(&mut self, now: i64) {
+        self.map
+            .retain(|_, v| v.dirty || now - v.last_at < VISIT_TIMEOUT_SECS);
+        if self.map.len() > self.capacity {
+            let excess = self.map.len() - self.capacity * 9 / 10;
+            let mut clean: Vec<i64> = self
+                .map
+                .values()
+                .filter(|v| !v.dirty)
+                .map(|v| v.last_at)
+                .collect();
+            if excess <= clean.len() {
+                let (_, threshold, _) = clean.select_nth_unstable(excess - 1);
+                let threshold = *threshold;
+                self.map.retain(|_, v| v.dirty || v.last_at > threshold);
+            } else {
+                self.map.retain(|_, v| v.dirty);
+            }
+            self.probe_until = now + VISIT_TIMEOUT_SECS;
+        }
     }
 }
 
@@ -85,14 +199,44 @@ mod tests {
         assert_ne!(a, visitor_key(b"secret-a", ConsentId(2)));
     }
 
+    fn state(id: i64, last_at: i64) -> VisitState {
+        VisitState {
+            id,
+            started_at: last_at,
+            first_event: id,
+            last_event: id,
+            exit_event: id,
+            last_at,
+            pageviews: 1,
+            events: 1,
+            engaged_ms: 0,
+            dirty: false,
+        }
+    }
+
     #[test]
     fn thirty_minutes_end_a_visit() {
-        let v = OpenVisit {
-            id: 1,
-            last_at: 1000,
-        };
-        assert!(continues(Some(&v), 1000 + 29 * 60));
-        assert!(!continues(Some(&v), 1000 + 30 * 60));
-        assert!(!continues(None, 1000));
+        let v = state(1, 1000);
+        assert!(v.continues(1000 + 29 * 60));
+        assert!(!v.continues(1000 + 30 * 60));
+    }
+
+    #[test]
+    fn open_visits_are_bounded_and_then_probed() {
+        let mut open = OpenVisits::new(100);
+        let now = 1_000_000;
+        for i in 0..150 {
+            open.insert((0, i), state(i, now - 150 + i));
+        }
+        open.insert((0, 999), state(999, now - VISIT_TIMEOUT_SECS - 1));
+        assert!(open.over_capacity());
+        assert!(!open.must_probe(now));
+        open.trim(now);
+        assert!(open.len() <= 90, "{}", open.len());
+        assert!(open.get(&(0, 149)).is_some(), "the most recent stay");
+        assert!(open.get(&(0, 0)).is_none(), "the least recent go");
+        assert!(open.get(&(0, 999)).is_none(), "ended visits go");
+        assert!(open.must_probe(now), "dropped open visits are looked up");
+        assert!(!open.must_probe(now + VISIT_TIMEOUT_SECS));
     }
 }

@@ -2,6 +2,7 @@
 //! client's network and the caller's origin.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -11,16 +12,17 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::network::{self, ClientNet};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::state::{AppState, SiteEntry};
 
 /// Largest body the ingestion endpoints take.
 pub const MAX_BODY: usize = 8 * 1024;
 
+/// How long a request body may take to arrive once its headers did; a body trickled slower than this
+/// (or never sent) must not hold a connection open.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Reads a JSON body sent as `application/json` or `text/plain` (what `sendBeacon` sends).
-pub async fn read_json<T: DeserializeOwned>(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-) -> Result<T> {
+pub async fn read_json<T: DeserializeOwned>(req: &HttpRequest, payload: web::Payload) -> Result<T> {
     if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
         let essence = ct.split(';').next().unwrap_or("").trim();
@@ -36,6 +38,18 @@ pub async fn read_json<T: DeserializeOwned>(
     {
         return Err(Error::PayloadTooLarge(MAX_BODY));
     }
+    let body = tokio::time::timeout(BODY_TIMEOUT, read_body(payload))
+        .await
+        .map_err(|_| Error::RequestTimeout)??;
+    if body.is_empty() {
+        return Err(Error::bad("request body is empty: send a JSON object"));
+    }
+    let text =
+        std::str::from_utf8(&body).map_err(|_| Error::bad("request body is not valid UTF-8"))?;
+    serde_json::from_str(text).map_err(|e| Error::bad(format!("invalid JSON body: {e}")))
+}
+
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
@@ -45,12 +59,7 @@ pub async fn read_json<T: DeserializeOwned>(
         }
         body.extend_from_slice(&chunk);
     }
-    if body.is_empty() {
-        return Err(Error::bad("request body is empty: send a JSON object"));
-    }
-    let text =
-        std::str::from_utf8(&body).map_err(|_| Error::bad("request body is not valid UTF-8"))?;
-    serde_json::from_str(text).map_err(|e| Error::bad(format!("invalid JSON body: {e}")))
+    Ok(body)
 }
 
 /// The network of the client behind a request (invariants 1 and 4).
@@ -59,26 +68,9 @@ pub fn client_net(req: &HttpRequest, state: &AppState) -> ClientNet {
         .peer_addr()
         .map(|a| a.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let h = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    network::client_net(
-        peer,
-        h("forwarded"),
-        h("x-forwarded-for"),
-        &state.settings.trusted_proxies,
-    )
-}
-
-/// The host named by an `Origin` header value, lower case, without brackets.
-pub fn host_of_origin(origin: &header::HeaderValue) -> Option<String> {
-    let url = url::Url::parse(origin.to_str().ok()?).ok()?;
-    url.host_str()
-        .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
-}
-
-/// The host of the `Origin` header, if the request has one.
-pub fn origin_host(req: &HttpRequest) -> Option<Result<String>> {
-    let origin = req.headers().get(header::ORIGIN)?;
-    Some(host_of_origin(origin).ok_or_else(|| Error::Forbidden("unreadable Origin header".into())))
+    let kind = state.settings.forwarded_header;
+    let header = req.headers().get(kind.name()).and_then(|v| v.to_str().ok());
+    network::client_net(peer, header, kind, &state.settings.trusted_proxies)
 }
 
 pub fn user_agent(req: &HttpRequest) -> &str {
@@ -88,15 +80,23 @@ pub fn user_agent(req: &HttpRequest) -> &str {
         .unwrap_or("")
 }
 
-/// Refuses browsers on pages outside the site's domains. Requests without `Origin` (servers, tools) pass.
-pub fn check_origin(req: &HttpRequest, allowed: impl Fn(&str) -> bool) -> Result<()> {
-    match origin_host(req) {
-        None => Ok(()),
-        Some(Ok(host)) if allowed(&host) => Ok(()),
-        Some(Ok(host)) => Err(Error::Forbidden(format!(
-            "origin {host} is not one of this site's domains"
-        ))),
-        Some(Err(e)) => Err(e),
+/// Refuses browsers on pages that are not the site's own (see [`SiteConfig::allows_origin`]). Requests
+/// without `Origin` (servers, tools) pass.
+///
+/// [`SiteConfig::allows_origin`]: crate::domain::site::SiteConfig::allows_origin
+pub fn check_origin(req: &HttpRequest, site: &SiteEntry) -> Result<()> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .map_err(|_| Error::Forbidden("unreadable Origin header".into()))?;
+    if site.config.allows_origin(origin) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "origin {origin} is not one of this site's pages (https on its domains)"
+        )))
     }
 }
 

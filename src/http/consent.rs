@@ -9,9 +9,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::consent::{self, Action, ConsentId, ConsentRecord};
 use crate::error::{Error, Result};
-use crate::http::body;
+use crate::http::{body, for_site};
 use crate::state::AppState;
-use crate::storage::consents;
 
 #[derive(Deserialize)]
 struct ConsentInput {
@@ -44,19 +43,6 @@ fn state_json(rec: &ConsentRecord) -> serde_json::Value {
     })
 }
 
-/// The page path of what the script sent as `url` (a path or a full URL); query and fragment dropped.
-fn page_path(raw: &str) -> Result<String> {
-    let path = match url::Url::parse(raw) {
-        Ok(u) => u.path().to_string(),
-        Err(_) if raw.starts_with('/') => raw.split(['?', '#']).next().unwrap_or("/").to_string(),
-        Err(_) => return Err(Error::bad("url must be a page path or an absolute URL")),
-    };
-    if path.len() > 1024 {
-        return Err(Error::bad("url is longer than 1024 bytes"));
-    }
-    Ok(path)
-}
-
 fn language(raw: &str) -> Result<String> {
     let l = raw.trim().to_ascii_lowercase();
     if (2..=16).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -73,10 +59,10 @@ pub async fn record(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
-    body::rate_limit(&req, &state)?;
+    let net = body::rate_limit(&req, &state)?;
     let input: ConsentInput = body::read_json(&req, payload).await?;
     let site = state.sites.site(&input.site)?;
-    body::check_origin(&req, |h| site.config.allows_host(h))?;
+    body::check_origin(&req, &site)?;
     if input.revision != site.revision {
         return Err(Error::Conflict(format!(
             "revision {} is not the site's current policy revision {}: show the current banner",
@@ -86,7 +72,12 @@ pub async fn record(
     let choices = consent::resolve_choices(&site.config, input.action, &input.choices)
         .map_err(Error::BadRequest)?;
     let language = input.language.as_deref().map(language).transpose()?;
-    let page_path = input.url.as_deref().map(page_path).transpose()?;
+    let page_path = input
+        .url
+        .as_deref()
+        .map(|u| consent::page_path(u, &site.config))
+        .transpose()
+        .map_err(Error::BadRequest)?;
     let given = input
         .consent_id
         .as_deref()
@@ -95,22 +86,23 @@ pub async fn record(
 
     // A known id of this site keeps its history; an unknown one (or another site's) gets a fresh id.
     let known = match given {
-        Some(id) => {
-            let site_id = site.id.clone();
-            state
-                .store
-                .read(move |c| {
-                    Ok(consents::latest(c, id)?
-                        .filter(|r| r.site == site_id)
-                        .map(|_| id))
-                })
-                .await?
-        }
+        Some(id) => state
+            .store
+            .latest_consent(id)
+            .await?
+            .filter(|r| r.site == site.id)
+            .map(|_| id),
         None => None,
     };
     let consent_id = match known {
         Some(id) => id,
-        None => ConsentId::random().map_err(|e| Error::Internal(e.to_string()))?,
+        None => {
+            // Each new id is remembered by the consent cache: issuing them is limited far below events.
+            if !state.new_ids.allow(net) {
+                return Err(Error::RateLimited);
+            }
+            ConsentId::random().map_err(|e| Error::Internal(e.to_string()))?
+        }
     };
     let now = time::OffsetDateTime::from_unix_timestamp(crate::now())
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
@@ -127,12 +119,13 @@ pub async fn record(
         expires_at: consent::add_months(now, state.settings.consent_months),
     };
     state.store.append_consent(rec.clone()).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    let res = HttpResponse::Ok().json(serde_json::json!({
         "consent_id": rec.consent_id.to_string(),
         "revision": rec.revision,
         "choices": rec.choices,
         "expires_at": rfc3339(rec.expires_at),
-    })))
+    }));
+    Ok(for_site(res, site))
 }
 
 pub async fn show(
@@ -141,10 +134,16 @@ pub async fn show(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let id = body::consent_id_from_path(&req, &state, &path)?;
-    let latest = state.store.read(move |c| consents::latest(c, id)).await?;
-    let rec = latest
+    let rec = state
+        .store
+        .latest_consent(id)
+        .await?
         .ok_or_else(|| Error::NotFound("no consent with this id (unknown or erased)".into()))?;
-    Ok(HttpResponse::Ok().json(state_json(&rec)))
+    let res = HttpResponse::Ok().json(state_json(&rec));
+    Ok(match state.sites.get(&rec.site) {
+        Some(site) => for_site(res, site),
+        None => res,
+    })
 }
 
 pub(crate) fn history_json(records: &[ConsentRecord]) -> Vec<serde_json::Value> {

@@ -1,13 +1,13 @@
 //! `POST /api/event`: collection, only under a consent that grants analytics (privacy invariant 2). The
-//! check is served from the in-memory consent cache, so refusing costs no query.
+//! storage writer makes the decision, against the log as of the moment the event is stored; the consent
+//! cache lets this handler refuse what it already knows is refused without queueing it.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::domain::consent::Verdict;
+use crate::domain::consent_cache::{Lookup, Verdict};
 use crate::domain::event::{self, Context, EventInput};
-use crate::domain::visits;
 use crate::error::{Error, Result};
-use crate::http::body;
+use crate::http::{body, for_site};
 use crate::state::AppState;
 
 pub async fn collect(
@@ -20,24 +20,30 @@ pub async fn collect(
     let url = event::validate(&input).map_err(Error::BadRequest)?;
     let consent_id = body::parse_consent_id(&input.consent_id)?;
     let site = state.sites.site(&input.site)?;
-    body::check_origin(&req, |h| site.config.allows_host(h))?;
+    body::check_origin(&req, &site)?;
     let now = crate::now();
-    if let Verdict::Refused(why) = state.consents.check(consent_id, &site.id, now) {
+    if let Lookup::Known(Verdict::Refused(why)) =
+        state
+            .consents
+            .lookup(consent_id.0, &site.id, site.revision, now)
+    {
         return Err(Error::Forbidden(format!("not stored: {why}")));
     }
     if !url.host_str().is_some_and(|h| site.config.allows_host(h)) {
         return Err(Error::bad("url is not on one of the site's domains"));
     }
-    let visitor = visits::visitor_key(&site.secret, consent_id);
     let ctx = Context {
         net,
         user_agent: body::user_agent(&req),
         geo: state.geo.as_ref(),
         now,
     };
-    let stored = match event::enrich(&input, &url, &site.config, visitor, &ctx) {
-        Some(e) => state.store.record_event(e).await?,
+    let stored = match event::enrich(&input, &url, &site.config, &ctx) {
+        Some(e) => state.store.record_event(consent_id, e).await?,
         None => false,
     };
-    Ok(HttpResponse::Accepted().json(serde_json::json!({ "stored": stored })))
+    Ok(for_site(
+        HttpResponse::Accepted().json(serde_json::json!({ "stored": stored })),
+        site,
+    ))
 }

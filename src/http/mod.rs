@@ -1,80 +1,157 @@
-//! HTTP handlers: extract, call the domain and the store, respond. No SQL here. Also the two pieces of
-//! middleware every route gets: a request log that never records addresses or consent ids, and CORS for
-//! the API limited to the sites' domains.
+//! HTTP handlers: extract, call the domain and the store, respond. No SQL here. Also the middleware every
+//! route gets: a request log that never records addresses or consent ids, the headers every API answer
+//! carries (no caching of personal data, no sniffing), and CORS for each site's own pages on that site's
+//! data only.
 
 pub mod body;
+pub mod connections;
 pub mod consent;
 pub mod event;
 pub mod pages;
 pub mod script;
 pub mod visitor;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::state::AppState;
+use crate::state::{AppState, SiteEntry};
 
-/// The routes, shared by `main` and the tests.
+/// The routes, shared by `main` and the tests. Each path is a resource, so a method it does not serve
+/// gets 405, and `HEAD` is answered wherever `GET` is.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(pages::healthz))
-        .route("/demo", web::get().to(pages::demo))
-        .route("/s/demo-page.js", web::get().to(pages::demo_script))
-        .route("/s/assent.css", web::get().to(script::styles))
-        .route("/s/{site}/assent.js", web::get().to(script::script))
-        .route("/s/{site}/privacy", web::get().to(pages::privacy))
+    cfg.service(get("/healthz", pages::healthz))
+        .service(get("/demo", pages::demo))
+        .service(get("/s/demo-page.js", pages::demo_script))
+        .service(get("/s/assent.css", script::styles))
+        .service(get("/s/{site}/assent.js", script::script))
+        .service(get("/s/{site}/privacy", pages::privacy))
         .service(
             web::scope("/api")
-                .route("/consent", web::post().to(consent::record))
-                .route("/consent/{id}", web::get().to(consent::show))
-                .route("/event", web::post().to(event::collect))
-                .route("/visitor/{id}", web::get().to(visitor::export))
-                .route("/visitor/{id}", web::delete().to(visitor::erase))
-                .default_service(web::route().to(api_default)),
+                .service(
+                    web::resource("/consent")
+                        .route(web::post().to(consent::record))
+                        .default_service(web::to(api_other)),
+                )
+                .service(
+                    web::resource("/consent/{id}")
+                        .route(web::get().to(consent::show))
+                        .default_service(web::to(api_other)),
+                )
+                .service(
+                    web::resource("/event")
+                        .route(web::post().to(event::collect))
+                        .default_service(web::to(api_other)),
+                )
+                .service(
+                    web::resource("/visitor/{id}")
+                        .route(web::get().to(visitor::export))
+                        .route(web::delete().to(visitor::erase))
+                        .default_service(web::to(api_other)),
+                )
+                .default_service(web::to(api_other)),
         );
 }
 
-/// Preflights for any API route, and a JSON 404/405 for everything else under /api.
-async fn api_default(req: actix_web::HttpRequest) -> HttpResponse {
-    if req.method() == actix_web::http::Method::OPTIONS {
+/// A page or asset: `GET` and `HEAD`, 405 for other methods.
+fn get<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .content_type("text/plain; charset=utf-8")
+        .body("method not allowed")
+}
+
+/// Preflights for any API route, and JSON 404/405 answers for what the API does not serve.
+async fn api_other(req: HttpRequest) -> HttpResponse {
+    if req.method() == Method::OPTIONS {
         return HttpResponse::NoContent()
             .insert_header(("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"))
             .insert_header(("Access-Control-Allow-Headers", "Content-Type"))
             .insert_header(("Access-Control-Max-Age", "86400"))
             .finish();
     }
-    HttpResponse::NotFound().json(
-        serde_json::json!({ "error": format!("no API endpoint {} {}", req.method(), req.path()) }),
-    )
+    let known = req.match_pattern().is_some_and(|p| p != "/api");
+    let (status, error) = if known {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} is not allowed on {}", req.method(), req.path()),
+        )
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            format!("no API endpoint {} {}", req.method(), req.path()),
+        )
+    };
+    HttpResponse::build(status).json(serde_json::json!({ "error": error }))
 }
 
-/// Adds CORS headers to API answers for origins on a known site's domain, and logs the request by its
-/// route pattern (paths can carry consent ids; addresses are never logged).
+/// Marks an answer as being about a site's data, so its own pages (and only they) may read it.
+pub struct CorsSite(pub Arc<SiteEntry>);
+
+/// Attaches the site an answer is about (see [`CorsSite`]).
+pub fn for_site(mut res: HttpResponse, site: Arc<SiteEntry>) -> HttpResponse {
+    res.extensions_mut().insert(CorsSite(site));
+    res
+}
+
+/// The API's headers and CORS, and the request log by route pattern (paths can carry consent ids;
+/// addresses are never logged).
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
-    let origin = req.headers().get(header::ORIGIN).cloned();
     let api = req.path().starts_with("/api/");
-    let allowed = api
-        && origin.as_ref().is_some_and(|o| {
-            let state = req.app_data::<web::Data<AppState>>();
-            matches!((body::host_of_origin(o), state), (Some(h), Some(s)) if s.sites.any_allows_host(&h))
-        });
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_string);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     // Resolving the route pattern costs a lookup per request; only do it when the line will be written.
     let pattern = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| req.match_pattern().unwrap_or_else(|| "(no route)".into()));
     let mut res = next.call(req).await?;
-    if allowed && let Some(o) = origin {
+    if api {
+        let allowed = origin.as_deref().filter(|o| {
+            match res.response().extensions().get::<CorsSite>() {
+                Some(site) => site.0.config.allows_origin(o),
+                // A preflight names no site; it reveals nothing, so any site's page may get one.
+                None => {
+                    method == Method::OPTIONS
+                        && state.as_ref().is_some_and(|s| s.sites.any_allows_origin(o))
+                }
+            }
+        });
+        let allowed = allowed.and_then(|o| HeaderValue::from_str(o).ok());
         let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         h.append(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(o) = allowed {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        }
     }
     if let Some(pattern) = pattern {
         tracing::debug!(

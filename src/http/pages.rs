@@ -32,8 +32,16 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<HttpResponse> {
         .body(html))
 }
 
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body("ok")
+/// 200 while the server can store; 503 once its writer is gone (the process then exits, for a supervisor
+/// to restart it).
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if state.store.writer_alive() {
+        HttpResponse::Ok().content_type("text/plain").body("ok")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("unavailable: the writer stopped, nothing can be stored")
+    }
 }
 
 pub async fn demo(state: web::Data<AppState>) -> Result<HttpResponse> {

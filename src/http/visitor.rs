@@ -4,7 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::{Error, Result};
-use crate::http::{body, consent::history_json};
+use crate::http::{body, consent::history_json, for_site};
 use crate::state::AppState;
 
 pub async fn export(
@@ -14,17 +14,26 @@ pub async fn export(
 ) -> Result<HttpResponse> {
     let id = body::consent_id_from_path(&req, &state, &path)?;
     let data = state.store.visitor_export(id).await?;
-    if data.consents.is_empty() {
+    if data.is_empty() {
         return Err(Error::NotFound(
             "no data for this consent id (unknown or erased)".into(),
         ));
     }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
+    let site = data
+        .consents
+        .first()
+        .map(|c| c.site.clone())
+        .or_else(|| data.visits.first().map(|v| v.site.clone()));
+    let res = HttpResponse::Ok().json(serde_json::json!({
         "consent_id": id.to_string(),
         "consents": history_json(&data.consents),
         "visits": data.visits,
         "events": data.events,
-    })))
+    }));
+    Ok(match site.and_then(|s| state.sites.get(&s)) {
+        Some(site) => for_site(res, site),
+        None => res,
+    })
 }
 
 pub async fn erase(
@@ -33,11 +42,17 @@ pub async fn erase(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let id = body::consent_id_from_path(&req, &state, &path)?;
+    // Whose pages may read the answer: the site the id was given on, while its records still say so.
+    let site = state.store.latest_consent(id).await?.map(|c| c.site);
     let report = state.store.erase(id).await?;
-    if report.consent_records == 0 && report.events == 0 && report.visits == 0 {
+    if report.is_empty() {
         return Err(Error::NotFound(
             "no data for this consent id (unknown or already erased)".into(),
         ));
     }
-    Ok(HttpResponse::NoContent().finish())
+    let res = HttpResponse::NoContent().finish();
+    Ok(match site.and_then(|s| state.sites.get(&s)) {
+        Some(site) => for_site(res, site),
+        None => res,
+    })
 }

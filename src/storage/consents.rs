@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
-use crate::domain::consent::{Action, ConsentId, ConsentRecord, GrantSet};
-use crate::domain::visits;
+use crate::domain::consent::{Action, ConsentId, ConsentRecord};
+use crate::domain::consent_cache::LatestConsent;
 use crate::error::{Error, Result};
 
 pub fn append(conn: &Connection, rec: &ConsentRecord) -> Result<()> {
@@ -78,70 +78,36 @@ pub fn latest(conn: &Connection, id: ConsentId) -> Result<Option<ConsentRecord>>
     Ok(rows.next().transpose()?)
 }
 
-/// The consent ids whose latest record grants analytics and has not expired at `now`. Streams the log in
-/// index order (consent id, then record), keeping only the latest record of each id, so loading needs no
-/// temporary table however long the log is.
-pub fn load_grants(conn: &Connection, now: i64) -> Result<GrantSet> {
-    let mut stmt =
-        conn.prepare("SELECT consent_id, site_id, expires_at, grants_analytics FROM consents ORDER BY consent_id, id")?;
-    let mut rows = stmt.query([])?;
-    let mut set = GrantSet::default();
-    // The latest record seen of the current consent id: (id, site, expires_at, grants).
-    let mut current: Option<(String, String, i64, bool)> = None;
-    let emit = |c: &(String, String, i64, bool), set: &mut GrantSet| {
-        if c.3
-            && c.2 > now
-            && let Some(id) = ConsentId::parse(&c.0)
-        {
-            set.insert(id, &c.1, c.2);
-        }
-    };
-    while let Some(r) = rows.next()? {
-        let id = r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        let site = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-        let (expires_at, grants): (i64, bool) = (r.get(2)?, r.get(3)?);
-        match &mut current {
-            Some(c) if c.0 == id => {
-                c.1.clear();
-                c.1.push_str(site);
-                c.2 = expires_at;
-                c.3 = grants;
-            }
-            _ => {
-                if let Some(c) = &current {
-                    emit(c, &mut set);
-                }
-                current = Some((id.to_string(), site.to_string(), expires_at, grants));
-            }
-        }
-    }
-    if let Some(c) = &current {
-        emit(c, &mut set);
-    }
-    Ok(set)
+/// What the consent check needs of an id's latest record, read from the log itself (the writer's look-up
+/// when the cache does not know the id; within the writer's transaction it sees the batch's own records).
+pub fn latest_state(conn: &Connection, id: ConsentId) -> Result<Option<LatestConsent>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT site_id, revision, grants_analytics, expires_at FROM consents
+             WHERE consent_id = ?1 ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([id.to_string()], |r| {
+            Ok(LatestConsent {
+                site: r.get(0)?,
+                revision: r.get(1)?,
+                analytics: r.get(2)?,
+                expires_at: r.get(3)?,
+            })
+        })
+        .optional()?)
 }
 
-/// The pseudonymous visitor key a consent id has on each site it has records on: how every row derived
-/// from the id (events, visits) is found, for export and erasure.
-pub fn visitor_keys(conn: &Connection, id: ConsentId) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.id, s.secret FROM sites s WHERE s.id IN (SELECT DISTINCT site_id FROM consents WHERE consent_id = ?1)",
-    )?;
-    let rows = stmt.query_map([id.to_string()], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-    })?;
-    let mut keys = Vec::new();
-    for row in rows {
-        let (site, secret) = row?;
-        keys.push((site, visits::visitor_key(&secret, id)));
-    }
-    Ok(keys)
+/// Deletes every record of a consent id; returns how many.
+pub fn delete_of(conn: &Connection, id: ConsentId) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("DELETE FROM consents WHERE consent_id = ?1")?
+        .execute([id.to_string()])?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::consent::{ConsentCache, Verdict, add_months};
+    use crate::domain::consent::add_months;
 
     fn record(id: ConsentId, site: &str, at: i64, analytics: bool) -> ConsentRecord {
         let at = ts(at);
@@ -168,32 +134,20 @@ mod tests {
     }
 
     #[test]
-    fn grants_come_from_each_ids_latest_record() {
+    fn the_latest_record_decides() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::storage::open_db(&dir.path().join("g.db")).unwrap();
+        let conn = crate::storage::db::open_and_migrate(&dir.path().join("g.db")).unwrap();
         let now = 1_800_000_000;
-        let (granted, withdrawn, regranted, expired, other) = (
-            ConsentId(1),
-            ConsentId(2),
-            ConsentId(3),
-            ConsentId(4),
-            ConsentId(5),
-        );
-        append(&conn, &record(granted, "a", now - 10, true)).unwrap();
+        let (withdrawn, regranted, unknown) = (ConsentId(2), ConsentId(3), ConsentId(9));
         append(&conn, &record(withdrawn, "a", now - 10, true)).unwrap();
         append(&conn, &record(regranted, "a", now - 10, false)).unwrap();
         append(&conn, &record(withdrawn, "a", now - 5, false)).unwrap();
         append(&conn, &record(regranted, "a", now - 5, true)).unwrap();
-        append(&conn, &record(expired, "a", now - 60 * 86_400, true)).unwrap();
-        append(&conn, &record(other, "b", now - 10, true)).unwrap();
-        let cache = ConsentCache::default();
-        cache.replace_all(load_grants(&conn, now).unwrap());
-        assert_eq!(cache.len(), 3);
-        assert_eq!(cache.check(granted, "a", now), Verdict::Granted);
-        assert_eq!(cache.check(regranted, "a", now), Verdict::Granted);
-        assert_eq!(cache.check(other, "b", now), Verdict::Granted);
-        assert_ne!(cache.check(other, "a", now), Verdict::Granted);
-        assert_ne!(cache.check(withdrawn, "a", now), Verdict::Granted);
-        assert_ne!(cache.check(expired, "a", now), Verdict::Granted);
+        assert!(!latest_state(&conn, withdrawn).unwrap().unwrap().analytics);
+        assert!(latest_state(&conn, regranted).unwrap().unwrap().analytics);
+        assert_eq!(latest_state(&conn, unknown).unwrap(), None);
+        assert_eq!(delete_of(&conn, withdrawn).unwrap(), 2);
+        assert_eq!(latest_state(&conn, withdrawn).unwrap(), None);
+        assert_eq!(history(&conn, regranted).unwrap().len(), 2);
     }
 }

@@ -5,8 +5,13 @@ use std::path::Path;
 use rusqlite::Connection;
 
 /// Migrations in order; the version of the database is the number applied (`PRAGMA user_version`).
-const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    (
+        "0002_visit_event_ranges",
+        include_str!("../../migrations/0002_visit_event_ranges.sql"),
+    ),
+];
 
 /// The same settings on every connection, writer and readers alike. WAL lets readers work while the
 /// writer commits; `synchronous = FULL` makes an acknowledged commit survive a power cut, with group
@@ -26,6 +31,18 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     configure(&conn)?;
+    Ok(conn)
+}
+
+/// Opens the database at `path` (creating its directory), with the migrations applied.
+pub fn open_and_migrate(path: &Path) -> crate::error::Result<Connection> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            crate::error::Error::Internal(format!("cannot create {}: {e}", dir.display()))
+        })?;
+    }
+    let mut conn = open(path)?;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 
@@ -63,7 +80,7 @@ mod tests {
     fn migrates_once_and_enforces_append_only() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = open(&dir.path().join("t.db")).unwrap();
-        assert_eq!(migrate(&mut c).unwrap(), 1);
+        assert_eq!(migrate(&mut c).unwrap(), MIGRATIONS.len());
         assert_eq!(migrate(&mut c).unwrap(), 0);
         let mode: String = c
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))

@@ -1,14 +1,17 @@
-//! Storage: the boundary between Assent and its database. Everything above this module talks to
-//! [`Store`]; everything SQL lives below it. Writes go through the single writer thread (group commit,
-//! answered after commit); reads run on a pool of read-only connections on the blocking thread pool, never
-//! on the async runtime. A second engine would implement the same methods.
+//! Storage: the boundary between Assent and its database. Everything above this module talks to [`Store`]
+//! (the running server: typed, asynchronous operations) or [`Database`] (commands: the same, synchronous);
+//! everything SQL lives below it. Writes go through the single writer thread (group commit, answered after
+//! commit); reads run on a pool of read-only connections on the blocking thread pool, never on the async
+//! runtime. A second engine implements the same operations.
 
 pub mod consents;
+mod database;
 pub mod db;
 pub mod events;
 pub mod retention;
 pub mod sites;
 pub mod users;
+pub mod visits;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -18,20 +21,36 @@ use std::thread::JoinHandle;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::consent::{ConsentCache, ConsentId, ConsentRecord};
+use crate::domain::consent::{ConsentId, ConsentRecord};
+use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
+use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
 use crate::error::{Error, Result};
+pub use database::{Database, Seeder};
 use retention::PurgeReport;
-use writer::{ErasureReport, Job, Op, Outcome, Writer};
+use sites::SiteRow;
+use writer::{ErasureReport, EventOutcome, Job, Op, Outcome, Writer, WriterHealth};
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Database(e.to_string())
+    }
+}
 
 /// What `GET /api/visitor/{id}` shows.
 pub struct VisitorExport {
     pub consents: Vec<ConsentRecord>,
-    pub visits: Vec<events::VisitExport>,
+    pub visits: Vec<visits::VisitExport>,
     pub events: Vec<events::EventExport>,
 }
 
-/// Jobs that may wait for the writer; past this, callers wait (back-pressure) instead of queueing more.
+impl VisitorExport {
+    pub fn is_empty(&self) -> bool {
+        self.consents.is_empty() && self.visits.is_empty() && self.events.is_empty()
+    }
+}
+
+/// Jobs that may wait for the writer; past this the server is saturated and answers 503 at once.
 const QUEUE_DEPTH: usize = 8192;
 
 /// Read-only connections, opened on demand and reused.
@@ -60,6 +79,7 @@ impl ReadPool {
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     readers: Arc<ReadPool>,
+    health: Arc<WriterHealth>,
 }
 
 /// Joins the writer thread once it has committed everything queued.
@@ -85,26 +105,18 @@ impl WriterGuard {
     }
 }
 
-/// Opens (creating and migrating) the database at `path`.
-pub fn open_db(path: &Path) -> Result<Connection> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Internal(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut conn = db::open(path)?;
-    db::migrate(&mut conn)?;
-    Ok(conn)
-}
-
 impl Store {
-    /// Opens the database, loads the consent cache from it and starts the writer thread.
+    /// Opens the database (creating and migrating it), mends what an unclean stop left and starts the
+    /// writer thread.
     pub fn start(path: &Path, cache: Arc<ConsentCache>) -> Result<(Store, WriterGuard)> {
-        let conn = open_db(path)?;
+        let conn = db::open_and_migrate(path)?;
         let writer = Writer::new(conn, cache, crate::now())?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let health = Arc::new(WriterHealth::running());
+        let thread_health = health.clone();
         let thread = std::thread::Builder::new()
             .name("assent-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || writer.run(rx, thread_health))
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         let store = Store {
             jobs: tx,
@@ -112,6 +124,7 @@ impl Store {
                 path: path.to_path_buf(),
                 idle: Mutex::new(Vec::new()),
             }),
+            health,
         };
         Ok((
             store.clone(),
@@ -122,22 +135,38 @@ impl Store {
         ))
     }
 
+    /// Whether writes can be stored (the writer thread runs).
+    pub fn writer_alive(&self) -> bool {
+        self.health.is_alive()
+    }
+
+    /// Resolves when the writer thread ended.
+    pub async fn writer_stopped(&self) {
+        self.health.stopped().await
+    }
+
     async fn write(&self, op: Op) -> Result<Outcome> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
+            .try_send(Job {
                 op,
                 reply: Some(reply),
             })
-            .await
-            .map_err(|_| Error::Unavailable("the server is shutting down".into()))?;
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    Error::Unavailable("the server is saturated, retry shortly".into())
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    Error::Unavailable("the server cannot store anything now".into())
+                }
+            })?;
         answer
             .await
             .map_err(|_| Error::Unavailable("the writer stopped before committing".into()))?
     }
 
     /// Runs a read on a pooled connection, off the async runtime.
-    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -152,42 +181,31 @@ impl Store {
         self.write(Op::Consent(rec)).await.map(|_| ())
     }
 
-    /// Stores an event; Ok(false) when it was dropped (engaged time without an open visit).
-    pub async fn record_event(&self, e: NewEvent) -> Result<bool> {
-        match self.write(Op::Event(Box::new(e))).await? {
-            Outcome::Stored(s) => Ok(s),
-            other => Err(Error::Internal(format!(
-                "unexpected writer outcome {other:?}"
-            ))),
-        }
-    }
-
-    /// Everything stored about a consent id: its consent history, and the visits and events of its
-    /// visitor keys, with open visits' rows brought up to date first.
-    pub async fn visitor_export(&self, id: ConsentId) -> Result<VisitorExport> {
-        self.flush().await?;
-        self.read(move |c| {
-            let mut out = VisitorExport {
-                consents: consents::history(c, id)?,
-                visits: Vec::new(),
-                events: Vec::new(),
-            };
-            for (site, key) in consents::visitor_keys(c, id)? {
-                out.visits.extend(events::visits_of(c, &site, key)?);
-                out.events.extend(events::events_of(c, &site, key)?);
+    /// Stores an event if its consent lets it in (privacy invariant 2, decided by the writer); Ok(false)
+    /// when it was answered but not stored (engaged time without an open visit).
+    pub async fn record_event(&self, consent_id: ConsentId, event: NewEvent) -> Result<bool> {
+        let op = Op::Event {
+            consent_id,
+            event: Box::new(event),
+        };
+        match self.write(op).await? {
+            Outcome::Event(EventOutcome::Stored) => Ok(true),
+            Outcome::Event(EventOutcome::Dropped) => Ok(false),
+            Outcome::Event(EventOutcome::Refused(why)) => {
+                Err(Error::Forbidden(format!("not stored: {why}")))
             }
-            Ok(out)
-        })
-        .await
+            Outcome::Event(EventOutcome::UnknownSite) => {
+                Err(Error::NotFound("unknown site".into()))
+            }
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Erases every row derived from a consent id (privacy invariant 5).
     pub async fn erase(&self, id: ConsentId) -> Result<ErasureReport> {
         match self.write(Op::Erase(id)).await? {
             Outcome::Erased(r) => Ok(r),
-            other => Err(Error::Internal(format!(
-                "unexpected writer outcome {other:?}"
-            ))),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -196,13 +214,85 @@ impl Store {
         self.write(Op::Flush).await.map(|_| ())
     }
 
-    /// Deletes personal data older than `cutoff` and refreshes the in-memory state that depended on it.
+    /// Deletes personal data older than `cutoff`; `now` is when it runs (for the cache's expiry).
     pub async fn purge(&self, cutoff: i64, now: i64) -> Result<PurgeReport> {
         match self.write(Op::Purge { cutoff, now }).await? {
             Outcome::Purged(r) => Ok(r),
-            other => Err(Error::Internal(format!(
-                "unexpected writer outcome {other:?}"
-            ))),
+            other => Err(unexpected(other)),
         }
     }
+
+    /// Makes the writer thread panic. Only the tests call it, to show how a dead writer is reported.
+    #[doc(hidden)]
+    pub async fn crash_writer(&self) {
+        let _ = self
+            .jobs
+            .send(Job {
+                op: Op::Crash,
+                reply: None,
+            })
+            .await;
+    }
+
+    /// The latest record of a consent id.
+    pub async fn latest_consent(&self, id: ConsentId) -> Result<Option<ConsentRecord>> {
+        self.read(move |c| consents::latest(c, id)).await
+    }
+
+    /// The sites with the generation they were read at, unless the generation is still `known`.
+    pub async fn sites_if_changed(&self, known: i64) -> Result<Option<(i64, Vec<SiteRow>)>> {
+        self.read(move |c| {
+            let generation = sites::generation(c)?;
+            if generation == known {
+                return Ok(None);
+            }
+            Ok(Some((generation, sites::list(c)?)))
+        })
+        .await
+    }
+
+    /// The sites now, for start-up (blocking).
+    pub fn sites_blocking(&self) -> Result<(i64, Vec<SiteRow>)> {
+        self.readers
+            .with(|c| Ok((sites::generation(c)?, sites::list(c)?)))
+    }
+
+    /// Everything stored about a consent id: its consent history, and on every site the visits of the
+    /// visitor key it has there, with their events. Open visits' rows are brought up to date first.
+    pub async fn visitor_export(&self, id: ConsentId) -> Result<VisitorExport> {
+        self.flush().await?;
+        self.read(move |c| {
+            let now = crate::now();
+            let mut out = VisitorExport {
+                consents: consents::history(c, id)?,
+                visits: Vec::new(),
+                events: Vec::new(),
+            };
+            for site in sites::keys(c)? {
+                let visitor = visitor_key(&site.secret, id);
+                out.visits.extend(visits::export_of(c, &site.id, visitor)?);
+                for r in visits::ranges_of(c, &site.id, visitor)? {
+                    // A visit that may still be open can have events newer than its row says.
+                    let last = if now - r.last_at < VISIT_TIMEOUT_SECS {
+                        i64::MAX
+                    } else {
+                        r.last_event
+                    };
+                    out.events.extend(events::export_of_visit(
+                        c,
+                        &site.id,
+                        r.visit,
+                        r.first_event,
+                        last,
+                    )?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn unexpected(outcome: Outcome) -> Error {
+    Error::Internal(format!("unexpected writer outcome {outcome:?}"))
 }

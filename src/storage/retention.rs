@@ -1,9 +1,11 @@
-//! Retention (privacy invariant 3): deletes personal data older than the cut-off, site by site so each
-//! delete walks an index.
+//! Retention (privacy invariant 3): deletes personal data older than the cut-off. A visit is the unit: a
+//! visit that started before the cut-off goes with all its events, so no event is left behind that export
+//! and erasure could no longer find. Consent records go by their own time.
 
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use crate::domain::consent::ConsentId;
 use crate::error::Result;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
@@ -13,39 +15,87 @@ pub struct PurgeReport {
     pub consent_records: usize,
 }
 
-const KINDS: [(&str, &str); 3] = [
-    ("events", "ts"),
-    ("visits", "started_at"),
-    ("consents", "created_at"),
-];
+/// What a purge removed: its counts, and the consent ids that lost records (for the consent cache).
+#[derive(Debug, Default)]
+pub struct Purged {
+    pub report: PurgeReport,
+    pub consent_ids: Vec<u128>,
+}
 
-/// Deletes (or, with `dry_run`, counts) rows older than `cutoff` (Unix seconds).
-pub fn purge(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<PurgeReport> {
-    // `assent site remove` deletes a site's rows with it, so the sites table names every site with data.
+/// Deletes (or, with `dry_run`, counts) what is older than `cutoff` (Unix seconds).
+pub fn purge(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<Purged> {
+    // `assent site remove` deletes a site's rows with it, so the sites table names every site with data;
+    // going site by site lets every statement walk a (site, time) index.
     let sites: Vec<String> = conn
-        .prepare("SELECT id FROM sites")?
+        .prepare_cached("SELECT id FROM sites")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut counts = [0usize; 3];
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS purged_visits (id INTEGER PRIMARY KEY);
+         DELETE FROM temp.purged_visits;",
+    )?;
     for site in &sites {
-        for (i, (table, column)) in KINDS.iter().enumerate() {
-            counts[i] += if dry_run {
-                conn.query_row(
-                    &format!("SELECT COUNT(*) FROM {table} WHERE site_id = ?1 AND {column} < ?2"),
-                    params![site, cutoff],
-                    |r| r.get::<_, i64>(0),
-                )? as usize
-            } else {
-                conn.execute(
-                    &format!("DELETE FROM {table} WHERE site_id = ?1 AND {column} < ?2"),
-                    params![site, cutoff],
-                )?
-            };
+        conn.prepare_cached(
+            "INSERT INTO temp.purged_visits SELECT id FROM visits WHERE site_id = ?1 AND started_at < ?2",
+        )?
+        .execute(params![site, cutoff])?;
+    }
+    // Events only ever follow their visit's first event, so the purged visits' events all lie below the
+    // highest last event among them: one range scan from the table's start, which earlier purges emptied.
+    let last: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(last_event), 0) FROM visits WHERE id IN (SELECT id FROM temp.purged_visits)",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut out = Purged::default();
+    let of_purged_visits =
+        "FROM events WHERE id <= ?1 AND visit_id IN (SELECT id FROM temp.purged_visits)";
+    // Events whose visit row is gone (none should be) are still deleted by age.
+    let orphans = "FROM events WHERE site_id = ?1 AND ts < ?2
+                   AND NOT EXISTS (SELECT 1 FROM visits WHERE visits.id = events.visit_id)";
+    if dry_run {
+        out.report.events = conn.query_row(
+            &format!("SELECT COUNT(*) {of_purged_visits}"),
+            [last],
+            |r| r.get::<_, i64>(0),
+        )? as usize;
+        for site in &sites {
+            out.report.events += conn.query_row(
+                &format!("SELECT COUNT(*) {orphans}"),
+                params![site, cutoff],
+                |r| r.get::<_, i64>(0),
+            )? as usize;
+        }
+        out.report.visits = conn.query_row("SELECT COUNT(*) FROM temp.purged_visits", [], |r| {
+            r.get::<_, i64>(0)
+        })? as usize;
+        for site in &sites {
+            out.report.consent_records += conn.query_row(
+                "SELECT COUNT(*) FROM consents WHERE site_id = ?1 AND created_at < ?2",
+                params![site, cutoff],
+                |r| r.get::<_, i64>(0),
+            )? as usize;
+        }
+        return Ok(out);
+    }
+    out.report.events = conn.execute(&format!("DELETE {of_purged_visits}"), [last])?;
+    out.report.visits = conn.execute(
+        "DELETE FROM visits WHERE id IN (SELECT id FROM temp.purged_visits)",
+        [],
+    )?;
+    for site in &sites {
+        out.report.events += conn.execute(&format!("DELETE {orphans}"), params![site, cutoff])?;
+        let mut stmt = conn.prepare_cached(
+            "DELETE FROM consents WHERE site_id = ?1 AND created_at < ?2 RETURNING consent_id",
+        )?;
+        let ids = stmt.query_map(params![site, cutoff], |r| r.get::<_, String>(0))?;
+        for id in ids {
+            out.report.consent_records += 1;
+            if let Some(id) = ConsentId::parse(&id?) {
+                out.consent_ids.push(id.0);
+            }
         }
     }
-    Ok(PurgeReport {
-        events: counts[0],
-        visits: counts[1],
-        consent_records: counts[2],
-    })
+    conn.execute("DELETE FROM temp.purged_visits", [])?;
+    Ok(out)
 }

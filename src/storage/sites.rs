@@ -141,10 +141,58 @@ pub fn remove(conn: &mut Connection, id: &str) -> Result<bool> {
 
 /// Moves whenever any site changes; servers poll it to reload their in-memory registry.
 pub fn generation(conn: &Connection) -> Result<i64> {
-    let v: String = conn.query_row(
-        "SELECT value FROM meta WHERE key = 'sites_generation'",
-        [],
-        |r| r.get(0),
+    Ok(generations(conn)?.sites)
+}
+
+/// The counters that tell a running server what other processes changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Generations {
+    /// Moves with any change to the sites table (a trigger).
+    pub sites: i64,
+    /// Moves when a command deleted collected data (`assent purge`).
+    pub data: i64,
+}
+
+pub fn generations(conn: &Connection) -> Result<Generations> {
+    let mut g = Generations::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, value FROM meta WHERE key IN ('sites_generation', 'data_generation')",
     )?;
-    Ok(v.parse().unwrap_or(0))
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let value: i64 = r.get::<_, String>(1)?.parse().unwrap_or(0);
+        match r.get_ref(0)?.as_str().unwrap_or("") {
+            "sites_generation" => g.sites = value,
+            _ => g.data = value,
+        }
+    }
+    Ok(g)
+}
+
+/// Tells a running server that collected data changed behind its back.
+pub fn bump_data_generation(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'data_generation'",
+        [],
+    )?;
+    Ok(())
+}
+
+/// What the writer needs of each site: the key of its visitor hash and its current revision.
+pub struct SiteKeys {
+    pub id: String,
+    pub secret: Vec<u8>,
+    pub revision: u32,
+}
+
+pub fn keys(conn: &Connection) -> Result<Vec<SiteKeys>> {
+    let mut stmt = conn.prepare_cached("SELECT id, secret, revision FROM sites ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SiteKeys {
+            id: r.get(0)?,
+            secret: r.get(1)?,
+            revision: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

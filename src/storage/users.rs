@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn users_and_keys() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = crate::storage::open_db(&dir.path().join("a.db")).unwrap();
+        let conn = crate::storage::db::open_and_migrate(&dir.path().join("a.db")).unwrap();
         add_user(&conn, "Admin@Example.com", "correct horse battery", true, 1).unwrap();
         assert!(add_user(&conn, "admin@example.com", "another password", false, 1).is_err());
         assert!(add_user(&conn, "not-an-email", "long enough password", false, 1).is_err());

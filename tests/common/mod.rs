@@ -70,15 +70,15 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let s = settings(dir.path(), env);
         {
-            let mut conn = assent::storage::open_db(&s.db_path()).expect("db");
+            let mut db = assent::storage::Database::open(&s.db_path()).expect("db");
             assent::commands::site::add(
-                &mut conn,
+                &mut db,
                 "demo",
                 vec!["localhost".into(), "127.0.0.1".into()],
                 None,
             )
             .expect("demo site");
-            assent::commands::site::add(&mut conn, "other", vec!["other.example".into()], None)
+            assent::commands::site::add(&mut db, "other", vec!["other.example".into()], None)
                 .expect("other site");
         }
         let (state, _writer) = AppState::open(s).expect("state");

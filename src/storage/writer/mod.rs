@@ -1,0 +1,382 @@
+//! The one writer thread. It owns the only writing connection, takes jobs from a bounded channel, applies
+//! as many as are waiting in one transaction (group commit) and answers each job only after that
+//! transaction committed.
+//!
+//! It also makes the decisions that must agree with the log: whether an event's consent lets it in
+//! (privacy invariant 2, decided against the consent cache plus the batch's own effects, or the log itself)
+//! and which visit it belongs to. The in-memory state it keeps (the consent cache, open visits) is only a
+//! copy of committed rows: changes are applied after the commit, and whatever other processes change
+//! (`assent site remove`, `assent purge`) is noticed at the start of the next batch, inside its
+//! transaction, by counters those commands move.
+
+mod batch;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::domain::consent::{ConsentId, ConsentRecord};
+use crate::domain::consent_cache::ConsentCache;
+use crate::domain::event::NewEvent;
+use crate::domain::visits::{OPEN_VISITS_CAPACITY, OpenVisits};
+use crate::error::{Error, Result};
+use crate::storage::retention::PurgeReport;
+use crate::storage::sites::{self, Generations};
+use crate::storage::{events, visits};
+use batch::{Batch, Committed, Effect};
+
+/// Most jobs committed in one transaction; bounds the latency a batch adds.
+const MAX_BATCH: usize = 1024;
+/// How stale a visit row may get while its visit is open.
+const FLUSH_SECS: i64 = 5;
+
+pub enum Op {
+    Consent(ConsentRecord),
+    Event {
+        consent_id: ConsentId,
+        event: Box<NewEvent>,
+    },
+    Erase(ConsentId),
+    Purge {
+        cutoff: i64,
+        now: i64,
+    },
+    /// Write the aggregates of open visits now.
+    Flush,
+    /// Commit what is queued before it, then stop.
+    Shutdown,
+    /// Makes the writer thread panic: how the tests show that a dead writer is reported.
+    #[doc(hidden)]
+    Crash,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Done,
+    Event(EventOutcome),
+    Erased(ErasureReport),
+    Purged(PurgeReport),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    Stored,
+    /// Engaged time with no open visit to add it to: answered, not stored.
+    Dropped,
+    Refused(&'static str),
+    UnknownSite,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ErasureReport {
+    pub consent_records: usize,
+    pub events: usize,
+    pub visits: usize,
+}
+
+impl ErasureReport {
+    pub fn is_empty(&self) -> bool {
+        self.consent_records == 0 && self.events == 0 && self.visits == 0
+    }
+}
+
+pub struct Job {
+    pub op: Op,
+    pub reply: Option<oneshot::Sender<Result<Outcome>>>,
+}
+
+/// Whether the writer thread still runs; it is gone only after a panic or a failure it cannot survive.
+pub struct WriterHealth {
+    alive: AtomicBool,
+    stopped: Notify,
+}
+
+impl WriterHealth {
+    /// The health of a writer about to be started.
+    pub fn running() -> WriterHealth {
+        WriterHealth {
+            alive: AtomicBool::new(true),
+            stopped: Notify::new(),
+        }
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the writer thread has ended, for whatever reason.
+    pub async fn stopped(&self) {
+        if self.is_alive() {
+            self.stopped.notified().await;
+        }
+    }
+}
+
+/// Marks the writer gone when its thread ends, by return or by panic.
+struct AliveGuard(Arc<WriterHealth>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::SeqCst);
+        self.0.stopped.notify_one();
+        if std::thread::panicking() {
+            tracing::error!("the writer thread panicked: nothing more can be stored");
+        }
+    }
+}
+
+/// What the writer knows of a site.
+struct WriterSite {
+    /// A number of the writer's own, for compact visit keys; a site removed and added again gets a new one.
+    num: u32,
+    secret: Vec<u8>,
+    revision: u32,
+}
+
+pub struct Writer {
+    conn: Connection,
+    cache: Arc<ConsentCache>,
+    sites: HashMap<String, WriterSite>,
+    next_site_num: u32,
+    generations: Generations,
+    open: OpenVisits,
+    last_flush: i64,
+}
+
+impl Writer {
+    /// Prepares the writer: mends the visit rows the last run left behind, and loads the sites.
+    pub fn new(conn: Connection, cache: Arc<ConsentCache>, now: i64) -> Result<Writer> {
+        let watermark: i64 = conn.query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'flushed_event'",
+            [],
+            |r| r.get(0),
+        )?;
+        let last = events::max_id(&conn)?;
+        if last > watermark {
+            let tx = conn.unchecked_transaction()?;
+            let repaired = visits::repair_after(&tx, watermark)?;
+            set_watermark(&tx, last)?;
+            tx.commit()?;
+            tracing::info!(
+                repaired,
+                "the last run did not stop cleanly: the visits of events it had not written were recomputed from them"
+            );
+        }
+        let mut writer = Writer {
+            conn,
+            cache,
+            sites: HashMap::new(),
+            next_site_num: 0,
+            generations: Generations::default(),
+            open: OpenVisits::new(OPEN_VISITS_CAPACITY),
+            last_flush: now,
+        };
+        let generations = sites::generations(&writer.conn)?;
+        writer.catch_up(generations, now)?;
+        // Visits open before this start are in the database, not in memory.
+        writer.open.forget_all(now);
+        Ok(writer)
+    }
+
+    /// Runs until a `Shutdown` job or until every sender is gone.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Job>, health: Arc<WriterHealth>) {
+        let _guard = AliveGuard(health);
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            if batch.iter().any(|j| matches!(j.op, Op::Crash)) {
+                panic!("writer crash requested");
+            }
+            let stop = batch.iter().any(|j| matches!(j.op, Op::Shutdown));
+            self.run_batch(batch);
+            if stop {
+                rx.close();
+                // Jobs that raced the shutdown are still committed, and the visits written.
+                let mut rest: Vec<Job> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+                rest.push(Job {
+                    op: Op::Flush,
+                    reply: None,
+                });
+                self.run_batch(rest);
+                break;
+            }
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    /// Commits a batch in one transaction. If the transaction fails as a whole, each job is retried in a
+    /// transaction of its own, so one bad job fails alone; a savepoint per job would cost two statements on
+    /// every job of every batch for a case that is rare.
+    fn run_batch(&mut self, jobs: Vec<Job>) {
+        let now = crate::now();
+        let flush = now - self.last_flush >= FLUSH_SECS
+            || self.open.over_capacity()
+            || jobs
+                .iter()
+                .any(|j| matches!(j.op, Op::Flush | Op::Shutdown));
+        match self.commit(&jobs, now, flush) {
+            Ok((answers, batch)) => {
+                self.apply(batch, now);
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    if let Some(reply) = job.reply {
+                        let _ = reply.send(answer);
+                    }
+                }
+            }
+            Err(e) if jobs.len() > 1 => {
+                tracing::warn!(error = %e, jobs = jobs.len(), "batch failed; retrying its jobs one by one");
+                for job in jobs {
+                    self.run_batch(vec![job]);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "write failed");
+                if let Some(reply) = jobs.into_iter().next().and_then(|j| j.reply) {
+                    let _ = reply.send(Err(Error::Unavailable(
+                        "the write could not be committed".into(),
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Applies every job in one transaction and commits it; returns each job's answer and what memory must
+    /// learn of the batch once it is committed.
+    fn commit(
+        &mut self,
+        jobs: &[Job],
+        now: i64,
+        flush: bool,
+    ) -> Result<(Vec<Result<Outcome>>, Committed)> {
+        for _ in 0..10 {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Read under the write lock: no other process can change anything until this commits.
+            let generations = sites::generations(&tx)?;
+            if generations != self.generations {
+                drop(tx);
+                self.catch_up(generations, now)?;
+                continue;
+            }
+            let mut batch = Batch::new(&tx, now, &self.sites, &self.cache, &self.open)?;
+            if flush {
+                batch.flush_all()?;
+            }
+            let answers = jobs
+                .iter()
+                .map(|job| batch.apply(&job.op))
+                .collect::<Result<Vec<_>>>()?;
+            let done = batch.finish();
+            if done.flushed {
+                set_watermark(&tx, done.last_event)?;
+            }
+            tx.commit()?;
+            return Ok((answers, done));
+        }
+        Err(Error::Unavailable(
+            "the data changed under the writer repeatedly".into(),
+        ))
+    }
+
+    /// Brings memory in line with a committed batch.
+    fn apply(&mut self, done: Committed, now: i64) {
+        if done.flushed {
+            // Before the staged states go in: those changed after the flush stay dirty.
+            self.open.mark_all_clean();
+            self.last_flush = now;
+        }
+        for (key, state) in done.staged {
+            self.open.insert(key, state);
+        }
+        for effect in done.effects {
+            match effect {
+                Effect::Remember(id, latest) => self.cache.remember(id, &latest),
+                Effect::ForgetConsent(id, keys) => {
+                    self.cache.forget(id);
+                    for k in keys {
+                        self.open.remove(&k);
+                    }
+                }
+                Effect::Purged {
+                    consent_ids,
+                    cutoff,
+                    now,
+                } => {
+                    self.cache.forget_all(consent_ids);
+                    self.cache.evict_expired(now);
+                    self.open.forget_started_before(cutoff);
+                }
+            }
+        }
+        if done.flushed {
+            self.open.trim(now);
+        }
+    }
+
+    /// Takes in what other processes committed: sites added, changed or removed (the consent entries and
+    /// open visits of a site that went are dropped), and data deleted by a command (open visits are written,
+    /// then everything cached is dropped and read afresh from the database when needed).
+    fn catch_up(&mut self, generations: Generations, now: i64) -> Result<()> {
+        if generations.data != self.generations.data {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut batch = Batch::new(&tx, now, &self.sites, &self.cache, &self.open)?;
+            batch.flush_all()?;
+            let done = batch.finish();
+            set_watermark(&tx, done.last_event)?;
+            tx.commit()?;
+            self.open.forget_all(now);
+            self.cache.clear();
+            self.last_flush = now;
+        }
+        if generations.sites != self.generations.sites {
+            let mut fresh = HashMap::new();
+            for s in sites::keys(&self.conn)? {
+                let num = match self.sites.remove(&s.id) {
+                    Some(old) if old.secret == s.secret => old.num,
+                    replaced => {
+                        // New, or removed and added again: nothing of an old one may remain in memory.
+                        if let Some(old) = replaced {
+                            self.open.forget_site(old.num);
+                        }
+                        self.cache.forget_site(&s.id);
+                        self.next_site_num += 1;
+                        self.next_site_num
+                    }
+                };
+                fresh.insert(
+                    s.id,
+                    WriterSite {
+                        num,
+                        secret: s.secret,
+                        revision: s.revision,
+                    },
+                );
+            }
+            // What is left was removed.
+            for (id, old) in self.sites.drain() {
+                self.cache.forget_site(&id);
+                self.open.forget_site(old.num);
+            }
+            self.sites = fresh;
+        }
+        self.generations = generations;
+        Ok(())
+    }
+}
+
+fn set_watermark(conn: &Connection, last_event: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'flushed_event'")?
+        .execute([last_event.to_string()])?;
+    Ok(())
+}
