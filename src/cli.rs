@@ -45,6 +45,9 @@ pub struct GlobalArgs {
     /// Events per second allowed per client network (0 = off)
     #[arg(long, global = true, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// Log format: text or json [default: text]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 impl GlobalArgs {
@@ -57,6 +60,7 @@ impl GlobalArgs {
             forwarded_header: self.forwarded_header.clone(),
             public_url: self.public_url.clone(),
             rate_limit: self.rate_limit,
+            log_format: self.log_format.clone(),
         }
     }
 }

@@ -60,11 +60,14 @@ impl ResponseError for Error {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let message = if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-            "internal server error, see the server log".to_string()
-        } else {
-            self.to_string()
+        let message = match self {
+            // Says what is wrong and what to do; the cause was logged once where it happened.
+            Error::Unavailable(_) => self.to_string(),
+            _ if status.is_server_error() => {
+                tracing::error!(error = %self, "request failed");
+                "internal server error, see the server log".to_string()
+            }
+            _ => self.to_string(),
         };
         let mut res = HttpResponse::build(status);
         if matches!(self, Error::RateLimited | Error::Unavailable(_)) {

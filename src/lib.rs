@@ -9,6 +9,7 @@ pub mod commands;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod logs;
 pub mod settings;
 pub mod state;
 pub mod storage;

@@ -11,6 +11,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 pub use crate::domain::network::ForwardedHeader;
+pub use crate::logs::LogFormat;
 
 /// The most months personal data may be kept or a consent choice may last (CNIL and EDPB guidance).
 pub const MAX_MONTHS: u32 = 13;
@@ -32,6 +33,7 @@ pub struct Settings {
     pub retention_months: u32,
     /// At most `retention_months`: a consent record must outlive the choice it proves.
     pub consent_months: u32,
+    pub log_format: LogFormat,
 }
 
 /// What the TOML file may hold. Unknown keys are refused by name.
@@ -47,6 +49,7 @@ pub struct FileSettings {
     pub rate_limit: Option<u32>,
     pub retention_months: Option<u32>,
     pub consent_months: Option<u32>,
+    pub log_format: Option<String>,
 }
 
 /// Values given as command-line flags; `None` means "not given".
@@ -59,6 +62,7 @@ pub struct FlagSettings {
     pub forwarded_header: Option<String>,
     pub public_url: Option<String>,
     pub rate_limit: Option<u32>,
+    pub log_format: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -137,6 +141,10 @@ fn parse_forwarded_header(src: &str, v: &str) -> Result<ForwardedHeader, Setting
     })
 }
 
+fn parse_log_format(src: &str, v: &str) -> Result<LogFormat, SettingsError> {
+    LogFormat::parse(v).ok_or_else(|| invalid(src, "log format", v, "expected text or json"))
+}
+
 fn parse_u32(src: &str, what: &'static str, v: &str) -> Result<u32, SettingsError> {
     v.trim()
         .parse()
@@ -170,6 +178,7 @@ impl Settings {
             rate_limit: DEFAULT_RATE_LIMIT,
             retention_months: MAX_MONTHS,
             consent_months: MAX_MONTHS,
+            log_format: LogFormat::Text,
         }
     }
 
@@ -213,6 +222,9 @@ impl Settings {
             if let Some(v) = f.retention_months {
                 s.retention_months = check_months(src, "retention_months", v)?;
             }
+            if let Some(v) = f.log_format {
+                s.log_format = parse_log_format(src, &v)?;
+            }
             if let Some(v) = f.consent_months {
                 consent_months = Some((src.into(), check_months(src, "consent_months", v)?));
             }
@@ -244,6 +256,9 @@ impl Settings {
             let n = parse_u32("ASSENT_RETENTION_MONTHS", "retention_months", v)?;
             s.retention_months = check_months("ASSENT_RETENTION_MONTHS", "retention_months", n)?;
         }
+        if let Some(v) = get("ASSENT_LOG_FORMAT") {
+            s.log_format = parse_log_format("ASSENT_LOG_FORMAT", v)?;
+        }
         if let Some(v) = get("ASSENT_CONSENT_MONTHS") {
             let n = parse_u32("ASSENT_CONSENT_MONTHS", "consent_months", v)?;
             let n = check_months("ASSENT_CONSENT_MONTHS", "consent_months", n)?;
@@ -273,6 +288,9 @@ impl Settings {
         }
         if let Some(v) = flags.rate_limit {
             s.rate_limit = v;
+        }
+        if let Some(v) = &flags.log_format {
+            s.log_format = parse_log_format("--log-format", v)?;
         }
 
         s.consent_months = match consent_months {

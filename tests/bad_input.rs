@@ -51,6 +51,11 @@ async fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
         ("consent: bad id", "/api/consent", json!({"site": "demo", "revision": 1, "action": "accept_all", "consent_id": "x"}).to_string().into_bytes(), "application/json", 400, "bad consent id"),
         ("consent: unknown site", "/api/consent", json!({"site": "zzz", "revision": 1, "action": "accept_all"}).to_string().into_bytes(), "application/json", 404, "unknown site"),
         ("consent: missing revision", "/api/consent", json!({"site": "demo", "action": "accept_all"}).to_string().into_bytes(), "application/json", 400, "revision"),
+        ("consent: formula as page", "/api/consent", json!({"site": "demo", "revision": 1, "action": "accept_all", "url": "=HYPERLINK(\"https://evil.example\",\"x\")"}).to_string().into_bytes(), "application/json", 400, "url"),
+        ("consent: page on another domain", "/api/consent", json!({"site": "demo", "revision": 1, "action": "accept_all", "url": "https://evil.example/x"}).to_string().into_bytes(), "application/json", 400, "site's domains"),
+        ("consent: control character in page", "/api/consent", json!({"site": "demo", "revision": 1, "action": "accept_all", "url": "/a\u{0}b"}).to_string().into_bytes(), "application/json", 400, "control characters"),
+        ("CR LF in props", "/api/event", with("props", json!({"a": "x\r\nSet-Cookie: y"})), "application/json", 400, "control characters"),
+        ("NUL in a props key", "/api/event", with("props", json!({"a\u{0}": "x"})), "application/json", 400, "control characters"),
         ("consent: bad language", "/api/consent", json!({"site": "demo", "revision": 1, "action": "accept_all", "language": "<script>"}).to_string().into_bytes(), "application/json", 400, "language"),
     ];
     for (what, path, body, ctype, want, needle) in cases {

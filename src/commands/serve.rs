@@ -132,6 +132,7 @@ async fn background(state: Arc<AppState>) {
     loop {
         tick.tick().await;
         ticks += 1;
+        crate::logs::summarise_refused_requests();
         if ticks.is_multiple_of(5)
             && let Err(e) = state.store.flush().await
         {

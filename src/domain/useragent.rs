@@ -62,12 +62,19 @@ pub fn device_by_width(width: u32) -> &'static str {
     }
 }
 
+/// Longest user agent taken as a browser's; longer ones are treated as automated (real ones are a few
+/// hundred bytes). It also bounds the memory of the cache below: at most 4096 entries of this size.
+pub const MAX_USER_AGENT: usize = 1024;
+
 /// Classifies a user agent, remembering recent answers: visitors' user agents repeat a lot and parsing
 /// one runs dozens of regular expressions. The cache holds parsed results only, in memory.
 pub fn classify(ua: &str) -> Option<Client> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     const CAPACITY: usize = 4096;
+    if ua.len() > MAX_USER_AGENT {
+        return None;
+    }
     static CACHE: OnceLock<Mutex<HashMap<String, Option<Client>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(ua) {
@@ -84,7 +91,7 @@ pub fn classify(ua: &str) -> Option<Client> {
 
 fn parse(ua: &str) -> Option<Client> {
     let ua = ua.trim();
-    if ua.is_empty() || ua.len() > 1024 || is_bot(ua) {
+    if ua.is_empty() || is_bot(ua) {
         return None;
     }
     let parsed = woothee::parser::Parser::new().parse(ua);
@@ -143,6 +150,8 @@ mod tests {
 
     #[test]
     fn bots_dropped() {
+        let padded = format!("{CHROME_WIN} {}", "x".repeat(MAX_USER_AGENT));
+        assert!(classify(&padded).is_none(), "an overlong user agent");
         assert!(
             classify("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)")
                 .is_none()

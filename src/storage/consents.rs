@@ -78,14 +78,15 @@ pub fn latest(conn: &Connection, id: ConsentId) -> Result<Option<ConsentRecord>>
     Ok(rows.next().transpose()?)
 }
 
+pub(crate) const LATEST_STATE: &str =
+    "SELECT site_id, revision, grants_analytics, expires_at FROM consents
+     WHERE consent_id = ?1 ORDER BY id DESC LIMIT 1";
+
 /// What the consent check needs of an id's latest record, read from the log itself (the writer's look-up
 /// when the cache does not know the id; within the writer's transaction it sees the batch's own records).
 pub fn latest_state(conn: &Connection, id: ConsentId) -> Result<Option<LatestConsent>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT site_id, revision, grants_analytics, expires_at FROM consents
-             WHERE consent_id = ?1 ORDER BY id DESC LIMIT 1",
-        )?
+        .prepare_cached(LATEST_STATE)?
         .query_row([id.to_string()], |r| {
             Ok(LatestConsent {
                 site: r.get(0)?,
@@ -98,10 +99,10 @@ pub fn latest_state(conn: &Connection, id: ConsentId) -> Result<Option<LatestCon
 }
 
 /// Deletes every record of a consent id; returns how many.
+pub(crate) const DELETE_OF: &str = "DELETE FROM consents WHERE consent_id = ?1";
+
 pub fn delete_of(conn: &Connection, id: ConsentId) -> Result<usize> {
-    Ok(conn
-        .prepare_cached("DELETE FROM consents WHERE consent_id = ?1")?
-        .execute([id.to_string()])?)
+    Ok(conn.prepare_cached(DELETE_OF)?.execute([id.to_string()])?)
 }
 
 #[cfg(test)]

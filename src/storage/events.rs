@@ -34,10 +34,13 @@ pub fn insert(conn: &Connection, id: i64, visit_id: i64, visitor: i64, e: &NewEv
     Ok(())
 }
 
+pub(crate) const DELETE_OF_VISIT: &str =
+    "DELETE FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1";
+
 /// Deletes a visit's events, which lie between `first` and `last` (event ids).
 pub fn delete_of_visit(conn: &Connection, visit: i64, first: i64, last: i64) -> Result<usize> {
     Ok(conn
-        .prepare_cached("DELETE FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1")?
+        .prepare_cached(DELETE_OF_VISIT)?
         .execute(params![visit, first, last])?)
 }
 
@@ -51,6 +54,9 @@ pub struct EventExport {
     pub engaged_ms: Option<i64>,
 }
 
+pub(crate) const EXPORT_OF_VISIT: &str = "SELECT ts, name, path, props, engaged_ms FROM events
+     WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1 ORDER BY id";
+
 /// A visit's events, which lie between `first` and `last` (event ids).
 pub fn export_of_visit(
     conn: &Connection,
@@ -59,10 +65,7 @@ pub fn export_of_visit(
     first: i64,
     last: i64,
 ) -> Result<Vec<EventExport>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT ts, name, path, props, engaged_ms FROM events
-         WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1 ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(EXPORT_OF_VISIT)?;
     let rows = stmt.query_map(params![visit, first, last], |r| {
         let props: Option<String> = r.get(3)?;
         Ok(EventExport {

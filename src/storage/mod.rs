@@ -296,3 +296,40 @@ impl Store {
 fn unexpected(outcome: Outcome) -> Error {
     Error::Internal(format!("unexpected writer outcome {outcome:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    /// What erasure, export and the writer's look-ups run per consent id must cost the same whatever the
+    /// size of the tables: each narrows its search to one visitor's rows (a rowid range for events, the
+    /// visitor's index entries for visits, the id's for consent records), never a whole site or table.
+    #[test]
+    fn per_visitor_statements_never_scan_a_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::db::open_and_migrate(&dir.path().join("plan.db")).unwrap();
+        let by_range = "SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)";
+        let by_visitor = "USING INDEX visits_by_visitor (site_id=? AND visitor=?)";
+        let by_id = "USING INDEX consents_by_consent_id (consent_id=?)";
+        for (sql, expected) in [
+            (super::events::DELETE_OF_VISIT, by_range),
+            (super::events::EXPORT_OF_VISIT, by_range),
+            (super::visits::RANGES_OF, by_visitor),
+            (super::visits::OPEN_OF, by_visitor),
+            (super::visits::DELETE_OF_VISITOR, by_visitor),
+            (super::consents::LATEST_STATE, by_id),
+            (super::consents::DELETE_OF, by_id),
+        ] {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let params: Vec<i64> = (1..=stmt.parameter_count() as i64).collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .filter(|step| !step.starts_with("USE TEMP B-TREE"))
+                .collect();
+            assert_eq!(plan.len(), 1, "{sql}: {plan:?}");
+            assert!(plan[0].contains(expected), "{sql}\n  plans {:?}", plan[0]);
+        }
+    }
+}

@@ -65,6 +65,11 @@ pub fn write(conn: &Connection, v: &VisitState) -> Result<()> {
     Ok(())
 }
 
+pub(crate) const OPEN_OF: &str =
+    "SELECT id, started_at, first_event, last_event, last_at, pageviews, events, engaged_ms
+     FROM visits WHERE site_id = ?1 AND visitor = ?2 AND last_at > ?3
+     ORDER BY last_at DESC LIMIT 1";
+
 /// The latest visit of a visitor, if it may still be open at `now`: the writer's look-up of a visit it
 /// dropped from memory.
 pub fn open_of(
@@ -74,11 +79,7 @@ pub fn open_of(
     now: i64,
 ) -> Result<Option<VisitState>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT id, started_at, first_event, last_event, last_at, pageviews, events, engaged_ms
-             FROM visits WHERE site_id = ?1 AND visitor = ?2 AND last_at > ?3
-             ORDER BY last_at DESC LIMIT 1",
-        )?
+        .prepare_cached(OPEN_OF)?
         .query_row(params![site, visitor, now - VISIT_TIMEOUT_SECS], |r| {
             Ok(VisitState {
                 id: r.get(0)?,
@@ -105,11 +106,12 @@ pub struct EventRange {
     pub last_at: i64,
 }
 
+pub(crate) const RANGES_OF: &str = "SELECT id, first_event, last_event, last_at FROM visits
+     WHERE site_id = ?1 AND visitor = ?2 ORDER BY id";
+
 /// The visits of a visitor on a site, with the id range of their events.
 pub fn ranges_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<EventRange>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, first_event, last_event, last_at FROM visits WHERE site_id = ?1 AND visitor = ?2 ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(RANGES_OF)?;
     let rows = stmt.query_map(params![site, visitor], |r| {
         Ok(EventRange {
             visit: r.get(0)?,
@@ -121,9 +123,11 @@ pub fn ranges_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<Even
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+pub(crate) const DELETE_OF_VISITOR: &str = "DELETE FROM visits WHERE site_id = ?1 AND visitor = ?2";
+
 pub fn delete_of_visitor(conn: &Connection, site: &str, visitor: i64) -> Result<usize> {
     Ok(conn
-        .prepare_cached("DELETE FROM visits WHERE site_id = ?1 AND visitor = ?2")?
+        .prepare_cached(DELETE_OF_VISITOR)?
         .execute(params![site, visitor])?)
 }
 

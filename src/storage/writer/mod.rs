@@ -10,6 +10,8 @@
 //! transaction, by counters those commands move.
 
 mod batch;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
