@@ -1,294 +1,505 @@
-//! Ingestion benchmark: loads `POST /api/event` with valid, consented events on loopback and reports
-//! events/s and latency percentiles beside `GET /healthz` measured the same way in the same run, plus
-//! the server's peak memory.
+//! Benchmarks of the collection core, with an external load generator: `wrk` (Debian package `wrk`),
+//! a process of its own, drives the server over loopback; this program starts the server, writes wrk's
+//! Lua scripts, runs the scenarios and prints Markdown tables for BENCHMARKS.md.
 //!
-//! Run: `cargo build --release && cargo run --release --example bench -- [--connections 32] [--seconds 10]`
-//! It starts `target/release/assent` on a temporary data directory (rate limit off) and stops it at the end;
-//! `--data-dir DIR` uses (and keeps) an existing one instead, e.g. filled by `assent seed`.
+//! ```sh
+//! cargo build --release --example bench
+//! target/release/examples/bench ingest [--connections 32] [--seconds 10]
+//! target/release/examples/bench rights --data-dir DIR   # DIR filled by `assent seed demo --events 3000000`
+//! target/release/examples/bench mint [--ids 150000]
+//! ```
+//!
+//! - `ingest`: `GET /healthz`, then consented page views (simple: five paths; realistic: 50 paths, UTM
+//!   campaigns, search referrers, several browsers), each for `--seconds` with the same connections; the
+//!   ratio of event to healthz rates from the same run.
+//! - `rights`: erasure and export latency alone, then again while wrk loads events, with a retention run
+//!   that deletes the oldest hour of data (`--purge-hours N`: N hours) in the middle; wrk's p99 and maximum
+//!   for the events.
+//! - `mint`: the server's memory after `--ids` new consent ids.
+//!
+//! The server runs in this process (so the bench can start a retention run and read its state) on the
+//! release build, rate limit off; wrk runs beside it on the same two cores, with two threads.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-struct Stats {
-    label: &'static str,
-    requests: usize,
-    errors: usize,
-    seconds: f64,
-    latencies_us: Vec<u64>,
+use assent::settings::{FlagSettings, Settings};
+use assent::state::AppState;
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn value(&self, name: &str) -> Option<&str> {
+        let i = self.0.iter().position(|a| a == name)?;
+        self.0.get(i + 1).map(String::as_str)
+    }
+    fn number(&self, name: &str, default: u64) -> u64 {
+        self.value(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
 }
 
-impl Stats {
-    fn pct(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
+/// The server, in this process.
+struct Server {
+    addr: String,
+    state: Arc<AppState>,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let env = [
+            ("ASSENT_DATA_DIR".to_string(), dir.display().to_string()),
+            ("ASSENT_LISTEN".to_string(), "127.0.0.1:0".to_string()),
+            ("ASSENT_RATE_LIMIT".to_string(), "0".to_string()),
+        ]
+        .into();
+        let settings = Settings::load(None, &env, &FlagSettings::default()).expect("settings");
+        let prepared = assent::commands::serve::prepare(settings).expect("server");
+        let addr = prepared.listener.local_addr().expect("addr").to_string();
+        let state = prepared.state.clone();
+        std::thread::spawn(move || {
+            let _lock = prepared.lock;
+            actix_web::rt::System::new()
+                .block_on(assent::commands::serve::serve(
+                    prepared.state,
+                    prepared.writer,
+                    prepared.listener,
+                ))
+                .expect("serve");
+        });
+        let server = Server {
+            addr,
+            state,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while request(&server.addr, "GET", "/healthz", "").0 != 200 {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies_us[i] as f64 / 1000.0
+        server
     }
-    fn rate(&self) -> f64 {
-        self.requests as f64 / self.seconds
+
+    fn rss_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let kb = |key: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 1024.0
+        };
+        (kb("VmRSS:"), kb("VmHWM:"))
     }
 }
 
-/// Reads one HTTP/1.1 response (headers and Content-Length body); returns the status.
-fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<u16> {
+/// One HTTP/1.1 request on a new connection; (status, body).
+fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nUser-Agent: {UA}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut r = BufReader::new(s);
     let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status: u16 = line
+    let _ = r.read_line(&mut line);
+    let status = line
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let mut len = 0usize;
-    loop {
-        line.clear();
-        r.read_line(&mut line)?;
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
-    Ok(status)
+    let mut rest = String::new();
+    let _ = r.read_to_string(&mut rest);
+    let body = rest
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
-fn load(
-    label: &'static str,
-    addr: &str,
-    connections: usize,
-    seconds: u64,
-    request: Arc<dyn Fn(usize, usize) -> Vec<u8> + Send + Sync>,
-    expect: u16,
-) -> Stats {
-    let start = Instant::now();
-    let deadline = start + Duration::from_secs(seconds);
-    let threads: Vec<_> = (0..connections)
-        .map(|c| {
-            let addr = addr.to_string();
-            let request = request.clone();
-            std::thread::spawn(move || {
-                let stream = TcpStream::connect(&addr).expect("connect");
-                stream.set_nodelay(true).ok();
-                let mut writer = stream.try_clone().expect("clone");
-                let mut reader = BufReader::new(stream);
-                let (mut lat, mut errors, mut i) = (Vec::new(), 0usize, 0usize);
-                while Instant::now() < deadline {
-                    let req = request(c, i);
-                    i += 1;
-                    let t = Instant::now();
-                    if writer.write_all(&req).is_err() {
-                        errors += 1;
-                        break;
-                    }
-                    match read_response(&mut reader) {
-                        Ok(s) if s == expect => lat.push(t.elapsed().as_micros() as u64),
-                        Ok(_) => errors += 1,
-                        Err(_) => {
-                            errors += 1;
-                            break;
-                        }
-                    }
-                }
-                (lat, errors)
-            })
-        })
-        .collect();
-    let mut latencies_us = Vec::new();
-    let mut errors = 0;
-    for t in threads {
-        let (l, e) = t.join().expect("load thread");
-        latencies_us.extend(l);
-        errors += e;
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    latencies_us.sort_unstable();
-    Stats {
-        label,
-        requests: latencies_us.len(),
-        errors,
-        seconds,
-        latencies_us,
+fn new_consent(addr: &str) -> String {
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/api/consent",
+        r#"{"site":"demo","revision":1,"action":"accept_all"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("consent answer");
+    v["consent_id"].as_str().expect("consent id").to_string()
+}
+
+/// What wrk measured.
+#[derive(Default)]
+struct Wrk {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+    requests: u64,
+    non_2xx: u64,
+}
+
+/// A duration as wrk prints it, in milliseconds.
+fn millis(s: &str) -> f64 {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().unwrap_or(0.0);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => n,
     }
 }
 
-fn post(addr: &str, path: &str, body: &str) -> String {
+fn wrk(addr: &str, path: &str, script: Option<&Path>, connections: u64, seconds: u64) -> Wrk {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(format!("http://{addr}{path}"));
+    let out = cmd
+        .output()
+        .expect("wrk runs (Debian package `wrk`: apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut w = Wrk::default();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["Requests/sec:", r] => w.rate = r.parse().unwrap_or(0.0),
+            ["50%", v] => w.p50 = millis(v),
+            ["99%", v] => w.p99 = millis(v),
+            ["Latency", _avg, _dev, max, ..] => w.max = millis(max),
+            [n, "requests", "in", ..] => w.requests = n.parse().unwrap_or(0),
+            ["Non-2xx", "or", "3xx", "responses:", n] => w.non_2xx = n.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    assert!(w.rate > 0.0, "wrk printed no rate:\n{text}");
+    w
+}
+
+/// A wrk script posting events of the given visitors, chosen at random, to `/api/event`.
+fn event_script(dir: &Path, name: &str, ids: &[String], realistic: bool) -> PathBuf {
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let (paths, referrers, agents): (Vec<String>, Vec<String>, Vec<String>) = if realistic {
+        (
+            (0..50).map(|i| format!("/docs/page-{i}?utm_source=news&utm_campaign=c{}", i % 7)).collect(),
+            ["https://www.google.com/search?q=assent", "https://duckduckgo.com/", "", "https://news.ycombinator.com/item?id=1"]
+                .iter().map(|s| s.to_string()).collect(),
+            [UA, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+             "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"]
+                .iter().map(|s| s.to_string()).collect(),
+        )
+    } else {
+        (
+            ["/", "/pricing", "/blog", "/docs", "/about"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            vec!["https://www.google.com/".to_string()],
+            vec![UA.to_string()],
+        )
+    };
+    let script = format!(
+        r#"local ids = {{{ids}}}
+local paths = {{{paths}}}
+local referrers = {{{referrers}}}
+local agents = {{{agents}}}
+request = function()
+  local body = '{{"site":"demo","consent_id":"' .. ids[math.random(#ids)] ..
+    '","name":"pageview","url":"http://localhost' .. paths[math.random(#paths)] ..
+    '","referrer":"' .. referrers[math.random(#referrers)] .. '","screen_width":1440}}'
+  return wrk.format("POST", "/api/event",
+    {{["Content-Type"] = "text/plain", ["User-Agent"] = agents[math.random(#agents)]}}, body)
+end
+"#,
+        ids = list(ids),
+        paths = list(&paths),
+        referrers = list(&referrers),
+        agents = list(&agents),
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, script).expect("write wrk script");
+    path
+}
+
+fn row(label: &str, w: &Wrk, base: Option<&Wrk>) -> String {
     format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
+        "| {label} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} |",
+        w.rate,
+        base.map(|b| format!("{:.2}", w.rate / b.rate))
+            .unwrap_or_else(|| "—".into()),
+        w.p50,
+        w.p99,
+        w.max,
+        w.non_2xx
     )
 }
 
-fn one_request(addr: &str, req: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(req.as_bytes()).expect("write");
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    let mut len = 0;
-    r.read_line(&mut line).expect("status");
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).expect("header");
-        if h == "\r\n" {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).expect("body");
-    String::from_utf8_lossy(&body).into_owned()
+fn ingest(server: &Server, scripts: &Path, connections: u64, seconds: u64) {
+    let ids: Vec<String> = (0..2000).map(|_| new_consent(&server.addr)).collect();
+    let simple = event_script(scripts, "simple.lua", &ids, false);
+    let realistic = event_script(scripts, "realistic.lua", &ids, true);
+    wrk(&server.addr, "/api/event", Some(&simple), connections, 2);
+    let health = wrk(&server.addr, "/healthz", None, connections, seconds);
+    let s = wrk(
+        &server.addr,
+        "/api/event",
+        Some(&simple),
+        connections,
+        seconds,
+    );
+    let r = wrk(
+        &server.addr,
+        "/api/event",
+        Some(&realistic),
+        connections,
+        seconds,
+    );
+    let (rss, peak) = server.rss_mb();
+    println!("wrk -t2 -c{connections} -d{seconds}s, server in-process (release), rate limit off\n");
+    println!("| load | req/s | ratio to healthz | p50 ms | p99 ms | max ms | non-2xx |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("{}", row("GET /healthz", &health, None));
+    println!("{}", row("POST /api/event, simple", &s, Some(&health)));
+    println!("{}", row("POST /api/event, realistic", &r, Some(&health)));
+    println!("\nmemory: {rss:.1} MB now, {peak:.1} MB peak");
 }
 
-fn peak_rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|kb| kb.parse::<f64>().ok())
-            })
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Rounds of: a new visitor consents, sends five page views, exports, erases. Returns the export and
+/// erasure latencies in ms, sorted.
+fn rights_rounds(addr: &str, rounds: usize, pause: Duration) -> (Vec<f64>, Vec<f64>) {
+    let (mut export, mut erase) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let id = new_consent(addr);
+        for p in 0..5 {
+            let body = format!(
+                r#"{{"site":"demo","consent_id":"{id}","name":"pageview","url":"http://localhost/p{p}"}}"#
+            );
+            assert_eq!(request(addr, "POST", "/api/event", &body).0, 202);
+        }
+        let t = Instant::now();
+        let (status, body) = request(addr, "GET", &format!("/api/visitor/{id}"), "");
+        export.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(status == 200 && body.contains("/p4"), "{status} {body}");
+        let t = Instant::now();
+        let (status, _) = request(addr, "DELETE", &format!("/api/visitor/{id}"), "");
+        erase.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, 204);
+        std::thread::sleep(pause);
+    }
+    export.sort_by(f64::total_cmp);
+    erase.sort_by(f64::total_cmp);
+    (export, erase)
+}
+
+fn oldest_visit(dir: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("assent.db")).expect("db");
+    conn.query_row("SELECT MIN(started_at) FROM visits", [], |r| r.get(0))
+        .expect("oldest visit")
+}
+
+fn rights(server: &Server, scripts: &Path, connections: u64, seconds: u64, purge_hours: i64) {
+    let counts = |w: &str| {
+        let conn = rusqlite::Connection::open(server.dir.join("assent.db")).expect("db");
+        conn.query_row(&format!("SELECT COUNT(*) FROM {w}"), [], |r| {
+            r.get::<_, i64>(0)
         })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+        .unwrap_or(0)
+    };
+    println!(
+        "data directory: {} events, {} visits, {} consent records, {:.0} MB\n",
+        counts("events"),
+        counts("visits"),
+        counts("consents"),
+        std::fs::metadata(server.dir.join("assent.db"))
+            .map(|m| m.len() as f64 / 1e6)
+            .unwrap_or(0.0)
+    );
+    let (export, erase) = rights_rounds(&server.addr, 100, Duration::ZERO);
+    println!("idle server, 100 rounds (ms):\n");
+    println!("| request | p50 | p99 | max |");
+    println!("|---|---:|---:|---:|");
+    for (label, v) in [
+        ("GET /api/visitor/{id}", &export),
+        ("DELETE /api/visitor/{id}", &erase),
+    ] {
+        println!(
+            "| {label} | {:.2} | {:.2} | {:.2} |",
+            percentile(v, 0.5),
+            percentile(v, 0.99),
+            v[v.len() - 1]
+        );
+    }
+
+    let ids: Vec<String> = (0..2000).map(|_| new_consent(&server.addr)).collect();
+    let script = event_script(scripts, "rights.lua", &ids, true);
+    let quiet = wrk(
+        &server.addr,
+        "/api/event",
+        Some(&script),
+        connections,
+        seconds,
+    );
+    // The same load, with an export-and-erase loop beside it and a retention run in the middle that
+    // deletes the oldest hour of data.
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = server.addr.clone();
+    let looping = stop.clone();
+    let eraser = std::thread::spawn(move || {
+        let mut all = (Vec::new(), Vec::new());
+        while !looping.load(Ordering::Relaxed) {
+            let (e, d) = rights_rounds(&addr, 1, Duration::from_millis(200));
+            all.0.extend(e);
+            all.1.extend(d);
+        }
+        all
+    });
+    let store = server.state.store.clone();
+    let cutoff = oldest_visit(&server.dir) + purge_hours * 3600;
+    let purge = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(seconds / 2));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let t = Instant::now();
+        let report = runtime
+            .block_on(store.purge(cutoff, assent::now()))
+            .expect("purge");
+        (t.elapsed().as_secs_f64() * 1000.0, report)
+    });
+    let loaded = wrk(
+        &server.addr,
+        "/api/event",
+        Some(&script),
+        connections,
+        seconds,
+    );
+    stop.store(true, Ordering::Relaxed);
+    let (mut export, mut erase) = eraser.join().expect("eraser");
+    export.sort_by(f64::total_cmp);
+    erase.sort_by(f64::total_cmp);
+    let (purge_ms, report) = purge.join().expect("purge");
+    println!("\nevents with wrk -t2 -c{connections} -d{seconds}s (realistic mix):\n");
+    println!("| load | req/s | p50 ms | p99 ms | max ms | non-2xx |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (label, w) in [
+        ("events alone", &quiet),
+        ("events + erasure loop + retention run", &loaded),
+    ] {
+        println!(
+            "| {label} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+            w.rate, w.p50, w.p99, w.max, w.non_2xx
+        );
+    }
+    println!(
+        "\nduring the load: {} export/erase rounds, export p50 {:.2} / max {:.2} ms, erasure p50 {:.2} / max {:.2} ms; \
+         retention run deleted {} events, {} visits, {} consent records in {purge_ms:.1} ms",
+        export.len(),
+        percentile(&export, 0.5),
+        export.last().copied().unwrap_or(0.0),
+        percentile(&erase, 0.5),
+        erase.last().copied().unwrap_or(0.0),
+        report.events,
+        report.visits,
+        report.consent_records
+    );
+    let (rss, peak) = server.rss_mb();
+    println!("memory: {rss:.1} MB now, {peak:.1} MB peak");
+}
+
+fn mint(server: &Server, scripts: &Path, ids: u64) {
+    let (before, _) = server.rss_mb();
+    // Each wrk thread stops itself after its share of new consent ids.
+    let script = format!(
+        r#"local sent = 0
+request = function()
+  return wrk.format("POST", "/api/consent", {{["Content-Type"] = "text/plain"}},
+    '{{"site":"demo","revision":1,"action":"accept_all"}}')
+end
+response = function(status)
+  sent = sent + 1
+  if sent >= {share} then wrk.thread:stop() end
+end
+"#,
+        share = ids / 2
+    );
+    let path = scripts.join("mint.lua");
+    std::fs::write(&path, script).expect("write wrk script");
+    let w = wrk(&server.addr, "/api/consent", Some(&path), 8, 3600);
+    let (after, peak) = server.rss_mb();
+    println!(
+        "{} new consent ids ({:.0}/s, {} non-2xx): server memory {before:.1} MB before, {after:.1} MB after, \
+         {peak:.1} MB peak; {} ids in the consent cache",
+        w.requests,
+        w.rate,
+        w.non_2xx,
+        server.state.consents.len()
+    );
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: u64| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let connections = arg("--connections", 32) as usize;
-    let seconds = arg("--seconds", 10);
-
-    let exe = std::env::current_exe().expect("exe");
-    let bin: PathBuf = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir")
-        .join("assent");
-    assert!(
-        bin.exists(),
-        "build the server first: cargo build --release ({} missing)",
-        bin.display()
-    );
-    // --data-dir runs against an existing data directory (e.g. one filled by `assent seed`) and keeps it.
-    let given_dir = args
-        .iter()
-        .position(|a| a == "--data-dir")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let dir = given_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("assent-bench-{}", std::process::id()))
-    });
-    let mut child = Command::new(&bin)
-        .args([
-            "--data-dir",
-            dir.to_str().expect("utf-8 temp dir"),
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "0",
-            "serve",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start server");
-    let out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut addr = String::new();
-    for line in out.lines().map_while(Result::ok) {
-        if let Some(u) = line.strip_prefix("listening on http://") {
-            addr = u.to_string();
-            break;
-        }
+    let args = Args(std::env::args().skip(1).collect());
+    let scenario = args.0.first().cloned().unwrap_or_else(|| "ingest".into());
+    let connections = args.number("--connections", 32);
+    let seconds = args.number("--seconds", 10);
+    let scripts = tempfile::tempdir().expect("temp dir");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = args
+        .value("--data-dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    let server = Server::start(&dir);
+    match scenario.as_str() {
+        "ingest" => ingest(&server, scripts.path(), connections, seconds),
+        "rights" => rights(
+            &server,
+            scripts.path(),
+            connections,
+            seconds,
+            args.number("--purge-hours", 1) as i64,
+        ),
+        "mint" => mint(&server, scripts.path(), args.number("--ids", 150_000)),
+        other => panic!("unknown scenario {other:?}: ingest, rights or mint"),
     }
-    assert!(!addr.is_empty(), "server did not start");
-
-    // One consent per simulated visitor.
-    let visitors = 2000;
-    let ids: Arc<Vec<String>> = Arc::new(
-        (0..visitors)
-            .map(|_| {
-                let body = one_request(
-                    &addr,
-                    &post(
-                        &addr,
-                        "/api/consent",
-                        r#"{"site":"demo","revision":1,"action":"accept_all"}"#,
-                    ),
-                );
-                let v: serde_json::Value = serde_json::from_str(&body).expect("consent answer");
-                v["consent_id"].as_str().expect("consent id").to_string()
-            })
-            .collect(),
-    );
-
-    let a = addr.clone();
-    let health: Arc<dyn Fn(usize, usize) -> Vec<u8> + Send + Sync> =
-        Arc::new(move |_, _| format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\n\r\n").into_bytes());
-    let a = addr.clone();
-    let event: Arc<dyn Fn(usize, usize) -> Vec<u8> + Send + Sync> = Arc::new(move |c, i| {
-        let id = &ids[(c * 7919 + i) % ids.len()];
-        let page = ["/", "/pricing", "/blog", "/docs", "/about"][i % 5];
-        let body = format!(
-            r#"{{"site":"demo","consent_id":"{id}","name":"pageview","url":"http://localhost{page}?utm_source=bench","referrer":"https://www.google.com/","screen_width":1440}}"#
-        );
-        post(&a, "/api/event", &body).into_bytes()
-    });
-
-    // Warm-up, then the two measured runs.
-    load("warm-up", &addr, connections, 2, event.clone(), 202);
-    let h = load("GET /healthz", &addr, connections, seconds, health, 200);
-    let e = load("POST /api/event", &addr, connections, seconds, event, 202);
-    let rss = peak_rss_mb(child.id());
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    let db_mb = std::fs::metadata(dir.join("assent.db"))
-        .map(|m| m.len() as f64 / 1e6)
-        .unwrap_or(0.0);
-    if given_dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    println!(
-        "\n{connections} connections, {seconds} s per run, {} cores\n",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
-    println!("| endpoint | requests/s | p50 ms | p99 ms | max ms | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for s in [&h, &e] {
-        println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
-            s.label,
-            s.rate(),
-            s.pct(0.5),
-            s.pct(0.99),
-            s.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0,
-            s.errors
-        );
-    }
-    println!(
-        "\nevent rate / healthz rate: {:.2}; server peak RSS {rss:.1} MB; database {db_mb:.1} MB after {} events",
-        e.rate() / h.rate(),
-        e.requests
-    );
+    // The server thread is not joined: the process ends here, as after a crash, which the next start
+    // repairs.
+    std::process::exit(0);
 }

@@ -12,8 +12,14 @@ FROM (SELECT visit_id, MIN(id) AS first_event, MAX(id) AS last_event FROM events
 WHERE visits.id = r.visit_id;
 
 -- Every event with an id up to this one is reflected in its visit row: after a crash, only the visits of
--- later events are recomputed, however long the server was down.
-INSERT INTO meta (key, value) VALUES ('flushed_event', COALESCE((SELECT MAX(id) FROM events), 0));
+-- later events are recomputed, however long the server was down. A database that version 1 left after an
+-- unclean stop starts from the events of the two days version 1 would have repaired.
+INSERT INTO meta (key, value) VALUES ('flushed_event',
+    CASE WHEN (SELECT value FROM meta WHERE key = 'clean_shutdown') = '1'
+         THEN (SELECT COALESCE(MAX(id), 0) FROM events)
+         ELSE (SELECT COALESCE(MIN(id) - 1, (SELECT COALESCE(MAX(id), 0) FROM events)) FROM events
+               WHERE ts >= CAST(strftime('%s', 'now') AS INTEGER) - 2 * 86400)
+    END);
 
 -- Moves when a command changes collected data behind a running server's back (`assent purge`); the
 -- server's writer then drops what it holds in memory about consents and open visits and reads it afresh.

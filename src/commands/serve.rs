@@ -61,8 +61,18 @@ fn first_run(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(settings: Settings) -> anyhow::Result<()> {
-    let _lock = lock_data_dir(&settings)?;
+/// A server ready to serve: its data directory locked, its port bound, first-run set-up done and its
+/// state opened.
+pub struct Prepared {
+    pub state: Arc<AppState>,
+    pub writer: WriterGuard,
+    pub listener: TcpListener,
+    /// Held for the life of the server.
+    pub lock: File,
+}
+
+pub fn prepare(settings: Settings) -> anyhow::Result<Prepared> {
+    let lock = lock_data_dir(&settings)?;
     raise_open_files_limit();
     let listener = TcpListener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -70,7 +80,18 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     first_run(&settings)?;
     // Opening the store blocks (migrations, mending visits); it happens before the runtime starts.
     let (state, writer) = AppState::open(settings).context("cannot start")?;
-    actix_web::rt::System::new().block_on(serve(state, writer, listener))
+    Ok(Prepared {
+        state,
+        writer,
+        listener,
+        lock,
+    })
+}
+
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    let p = prepare(settings)?;
+    let _lock = p.lock;
+    actix_web::rt::System::new().block_on(serve(p.state, p.writer, p.listener))
 }
 
 /// Each connection holds a file descriptor; the soft limit is often 1024 while the hard one is far higher.

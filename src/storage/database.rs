@@ -67,17 +67,25 @@ impl Database {
         users::create_key(&self.conn, email, name, now)
     }
 
-    /// Applies retention as of a cut-off (or, with `dry_run`, counts what it would delete).
+    /// Applies retention as of a cut-off (or, with `dry_run`, counts what it would delete), slice by slice,
+    /// each in a transaction of its own: a running server's writer waits for one slice at most, and learns
+    /// from each that data went.
     pub fn purge(&mut self, cutoff: i64, dry_run: bool) -> Result<PurgeReport> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let purged = retention::purge(&tx, cutoff, dry_run)?;
-        if !dry_run && purged.report != PurgeReport::default() {
-            sites::bump_data_generation(&tx)?;
+        let mut total = PurgeReport::default();
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let purged = retention::purge(&tx, cutoff, dry_run)?;
+            if !dry_run && purged.report != PurgeReport::default() {
+                sites::bump_data_generation(&tx)?;
+            }
+            tx.commit()?;
+            total.add(purged.report);
+            if dry_run || !purged.more {
+                return Ok(total);
+            }
         }
-        tx.commit()?;
-        Ok(purged.report)
     }
 
     /// A consistent copy of the database in `file` (SQLite's online backup; safe while a server runs).
@@ -93,7 +101,11 @@ impl Database {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let next_event = events::max_id(&tx)? + 1;
-        Ok(Seeder { tx, next_event })
+        Ok(Seeder {
+            tx,
+            next_event,
+            first_event: next_event,
+        })
     }
 }
 
@@ -101,6 +113,7 @@ impl Database {
 pub struct Seeder<'a> {
     tx: Transaction<'a>,
     next_event: i64,
+    first_event: i64,
 }
 
 impl Seeder<'_> {
@@ -108,25 +121,51 @@ impl Seeder<'_> {
         consents::append(&self.tx, rec)
     }
 
-    /// Stores a visit made of `events` (at least one, in order) by `visitor`.
+    /// Stores a visit made of `visit_events` (in order) by `visitor`.
     pub fn visit(&mut self, visitor: i64, visit_events: &[NewEvent]) -> Result<()> {
-        let Some((first, rest)) = visit_events.split_first() else {
-            return Ok(());
-        };
-        let first_id = self.next_event;
-        let visit = visits::insert(&self.tx, first, visitor, first_id)?;
-        events::insert(&self.tx, first_id, visit, visitor, first)?;
-        let mut state = VisitState::first(visit, first_id, first);
-        for e in rest {
-            self.next_event += 1;
-            events::insert(&self.tx, self.next_event, visit, visitor, e)?;
-            state.absorb(self.next_event, e);
-        }
-        self.next_event += 1;
-        visits::write(&self.tx, &state)
+        self.visits(&[(visitor, visit_events.to_vec())])
     }
 
+    /// Stores visits, each `(visitor, its events in order)`, with their events interleaved in time order,
+    /// as a live server would have stored them.
+    pub fn visits(&mut self, all: &[(i64, Vec<NewEvent>)]) -> Result<()> {
+        let mut order: Vec<(i64, usize, usize)> = all
+            .iter()
+            .enumerate()
+            .flat_map(|(v, (_, evs))| evs.iter().enumerate().map(move |(i, e)| (e.ts, v, i)))
+            .collect();
+        order.sort_unstable();
+        let mut states: Vec<Option<VisitState>> = vec![None; all.len()];
+        for (_, v, i) in order {
+            let (visitor, evs) = &all[v];
+            let e = &evs[i];
+            let id = self.next_event;
+            self.next_event += 1;
+            match &mut states[v] {
+                Some(state) => {
+                    events::insert(&self.tx, id, state.id, *visitor, e)?;
+                    state.absorb(id, e);
+                }
+                None => {
+                    let visit = visits::insert(&self.tx, e, *visitor, id)?;
+                    events::insert(&self.tx, id, visit, *visitor, e)?;
+                    states[v] = Some(VisitState::first(visit, id, e));
+                }
+            }
+        }
+        for state in states.iter().flatten() {
+            visits::write(&self.tx, state)?;
+        }
+        Ok(())
+    }
+
+    /// Commits. The seeded visit rows are complete, so the watermark of complete rows moves past their
+    /// events, unless a server has events of its own that its rows do not reflect yet.
     pub fn commit(self) -> Result<()> {
+        self.tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'flushed_event' AND CAST(value AS INTEGER) = ?2",
+            [self.next_event - 1, self.first_event - 1],
+        )?;
         Ok(self.tx.commit()?)
     }
 }

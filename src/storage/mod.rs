@@ -214,11 +214,20 @@ impl Store {
         self.write(Op::Flush).await.map(|_| ())
     }
 
-    /// Deletes personal data older than `cutoff`; `now` is when it runs (for the cache's expiry).
+    /// Deletes personal data older than `cutoff`; `now` is when it runs (for the cache's expiry). Slice by
+    /// slice, each its own writer job, so events keep being stored in between.
     pub async fn purge(&self, cutoff: i64, now: i64) -> Result<PurgeReport> {
-        match self.write(Op::Purge { cutoff, now }).await? {
-            Outcome::Purged(r) => Ok(r),
-            other => Err(unexpected(other)),
+        let mut total = PurgeReport::default();
+        loop {
+            match self.write(Op::Purge { cutoff, now }).await? {
+                Outcome::Purged(r, more) => {
+                    total.add(r);
+                    if !more {
+                        return Ok(total);
+                    }
+                }
+                other => return Err(unexpected(other)),
+            }
         }
     }
 

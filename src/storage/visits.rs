@@ -133,26 +133,28 @@ pub fn delete_of_visitor(conn: &Connection, site: &str, visitor: i64) -> Result<
 
 /// Recomputes, from their events, the visits of every event after `watermark` (the events not yet
 /// reflected in visit rows when the last writer stopped without writing them). Returns the visits mended.
+/// Each visit's events are read in the id range from its first event to its last one after the watermark.
 pub fn repair_after(conn: &Connection, watermark: i64) -> Result<usize> {
-    let visits: Vec<(i64, i64)> = conn
+    let visits: Vec<(i64, i64, i64)> = conn
         .prepare(
-            "SELECT v.id, v.first_event FROM visits v
-             WHERE v.id IN (SELECT DISTINCT visit_id FROM events WHERE id > ?1)",
+            "SELECT v.id, v.first_event, late.last_event FROM visits v
+             JOIN (SELECT visit_id, MAX(id) AS last_event FROM events WHERE id > ?1 GROUP BY visit_id) AS late
+               ON late.visit_id = v.id",
         )?
-        .query_map([watermark], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([watermark], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (visit, first_event) in &visits {
+    for (visit, first_event, last_event) in &visits {
         conn.execute(
             "UPDATE visits SET last_at = a.last_at, last_event = a.last_event, pageviews = a.pageviews,
                                events = a.events, engaged_ms = a.engaged_ms,
                                exit_page = COALESCE(a.exit_page, visits.exit_page)
              FROM (SELECT MAX(ts) AS last_at, MAX(id) AS last_event, SUM(name = 'pageview') AS pageviews,
                           COUNT(*) AS events, COALESCE(SUM(engaged_ms), 0) AS engaged_ms,
-                          (SELECT path FROM events WHERE id >= ?2 AND visit_id = ?1 AND name = 'pageview'
-                           ORDER BY id DESC LIMIT 1) AS exit_page
-                   FROM events WHERE id >= ?2 AND visit_id = ?1) AS a
+                          (SELECT path FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1
+                           AND name = 'pageview' ORDER BY id DESC LIMIT 1) AS exit_page
+                   FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1) AS a
              WHERE visits.id = ?1",
-            params![visit, first_event],
+            params![visit, first_event, last_event],
         )?;
     }
     Ok(visits.len())

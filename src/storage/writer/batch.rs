@@ -97,6 +97,29 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
+    /// Writes the changed visits that started before `cutoff`.
+    fn flush_started_before(&mut self, cutoff: i64) -> Result<()> {
+        for v in self.staged.values_mut() {
+            if v.dirty && v.started_at < cutoff {
+                visits::write(self.conn, v)?;
+                v.dirty = false;
+            }
+        }
+        let mut written = Vec::new();
+        for (key, v) in self.open.dirty() {
+            if v.started_at < cutoff && !self.staged.contains_key(key) {
+                visits::write(self.conn, v)?;
+                written.push((*key, v.clone()));
+            }
+        }
+        // Staged clean, so memory knows they were written once the batch commits.
+        for (key, mut v) in written {
+            v.dirty = false;
+            self.staged.insert(key, v);
+        }
+        Ok(())
+    }
+
     pub fn finish(self) -> Committed {
         Committed {
             last_event: self.last_event(),
@@ -116,7 +139,8 @@ impl<'a> Batch<'a> {
             }
             Op::Erase(id) => Ok(Ok(Outcome::Erased(self.erase(*id)?))),
             Op::Purge { cutoff, now } => {
-                self.flush_all()?;
+                // The rows of visits about to go must show where their events end.
+                self.flush_started_before(*cutoff)?;
                 let purged = retention::purge(self.conn, *cutoff, false)?;
                 self.staged.retain(|_, v| v.started_at >= *cutoff);
                 self.touched.extend(purged.consent_ids.iter().copied());
@@ -125,7 +149,7 @@ impl<'a> Batch<'a> {
                     cutoff: *cutoff,
                     now: *now,
                 });
-                Ok(Ok(Outcome::Purged(purged.report)))
+                Ok(Ok(Outcome::Purged(purged.report, purged.more)))
             }
             Op::Flush | Op::Shutdown | Op::Crash => Ok(Ok(Outcome::Done)),
         }

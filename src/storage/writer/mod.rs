@@ -42,6 +42,7 @@ pub enum Op {
         event: Box<NewEvent>,
     },
     Erase(ConsentId),
+    /// One slice of retention (see `retention::SLICE`).
     Purge {
         cutoff: i64,
         now: i64,
@@ -60,7 +61,8 @@ pub enum Outcome {
     Done,
     Event(EventOutcome),
     Erased(ErasureReport),
-    Purged(PurgeReport),
+    /// One slice of retention, and whether more is left.
+    Purged(PurgeReport, bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -226,7 +226,7 @@ fn a_purge_keeps_what_the_batch_absorbed_before_it() {
         event(fresh, "pageview", "/c", now + 3),
     ]);
     match &answers[2] {
-        Ok(Outcome::Purged(r)) => assert_eq!((r.events, r.visits, r.consent_records), (1, 1, 0)),
+        Ok(Outcome::Purged(r, _)) => assert_eq!((r.events, r.visits, r.consent_records), (1, 1, 0)),
         other => panic!("{other:?}"),
     }
     h.batch(vec![Op::Flush]);
@@ -259,7 +259,7 @@ fn a_visit_across_the_cutoff_goes_with_all_its_events() {
         now,
     }]);
     match &answers[0] {
-        Ok(Outcome::Purged(r)) => assert_eq!((r.events, r.visits), (3, 1)),
+        Ok(Outcome::Purged(r, _)) => assert_eq!((r.events, r.visits), (3, 1)),
         other => panic!("{other:?}"),
     }
     // What remains is exactly the visit that started after the cut-off, with its event.
@@ -430,4 +430,60 @@ fn open_visits_stay_within_their_bound_and_are_found_again() {
         h.count("SELECT COUNT(*) FROM visits WHERE pageviews = 2 AND exit_page = '/next'"),
         200
     );
+}
+
+#[test]
+fn seeded_visits_need_no_repair() {
+    let mut h = Harness::new();
+    let now = crate::now();
+    let mut db = h.db();
+    let mut seeder = db.seeder().unwrap();
+    let e = |path: &str, ts: i64| match event(ConsentId(1), "pageview", path, ts) {
+        Op::Event { event, .. } => *event,
+        _ => unreachable!("event() makes events"),
+    };
+    seeder.visit(1, &[e("/a", now), e("/b", now + 5)]).unwrap();
+    seeder.visit(2, &[e("/c", now)]).unwrap();
+    seeder.commit().unwrap();
+    assert_eq!(
+        h.count("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'flushed_event'"),
+        3,
+        "the watermark moved past the seeded events"
+    );
+    h.restart(now);
+    assert_eq!(h.count("SELECT SUM(pageviews) FROM visits"), 3);
+}
+
+#[test]
+fn retention_goes_in_slices() {
+    let mut h = Harness::new();
+    let now = crate::now();
+    let mut db = h.db();
+    let mut seeder = db.seeder().unwrap();
+    let old = now - 100 * DAY;
+    let n = 2 * crate::storage::retention::SLICE as i64 + 100;
+    for v in 0..n {
+        let e = match event(ConsentId(1), "pageview", "/", old + v) {
+            Op::Event { event, .. } => *event,
+            _ => unreachable!("event() makes events"),
+        };
+        seeder.visit(v, &[e.clone(), e]).unwrap();
+    }
+    seeder.commit().unwrap();
+    let mut slices = Vec::new();
+    loop {
+        let answers = h.batch(vec![Op::Purge { cutoff: now, now }]);
+        match &answers[0] {
+            Ok(Outcome::Purged(r, more)) => {
+                slices.push((r.visits, r.events));
+                if !more {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let slice = crate::storage::retention::SLICE;
+    assert_eq!(slices, [(slice, 2 * slice), (slice, 2 * slice), (100, 200)]);
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
 }
