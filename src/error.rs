@@ -20,8 +20,10 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("too many requests from your network, slow down")]
     RateLimited,
-    #[error("unauthorized")]
-    Unauthorized,
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     /// The database failed (the storage layer converts its engine's errors into this).
@@ -51,7 +53,8 @@ impl ResponseError for Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,6 +75,9 @@ impl ResponseError for Error {
         let mut res = HttpResponse::build(status);
         if matches!(self, Error::RateLimited | Error::Unavailable(_)) {
             res.insert_header(("Retry-After", "1"));
+        }
+        if matches!(self, Error::TooManyRequests(_)) {
+            res.insert_header(("Retry-After", "60"));
         }
         if matches!(self, Error::RequestTimeout) {
             res.insert_header(("Connection", "close"));

@@ -98,6 +98,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// New consent ids per client network.
     pub new_ids: RateLimiter,
+    /// Stats API requests per key: 600 an hour.
+    pub stats_keys: RateLimiter<i64>,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl AppState {
         let state = Arc::new(AppState {
             limiter: RateLimiter::new(settings.rate_limit),
             new_ids: RateLimiter::new(new_id_rate(settings.rate_limit)),
+            stats_keys: RateLimiter::with(600.0 / 3600.0, 600.0),
             settings,
             store,
             sites: Registry::default(),

@@ -104,7 +104,7 @@ async fn export_and_erasure_outlive_the_consent_records_retention_removed() {
     // A choice made over a year ago; the visitor came back last month.
     let made = time::OffsetDateTime::from_unix_timestamp(now - 380 * DAY).unwrap();
     let mut db = database(&app);
-    let mut seeder = db.seeder().unwrap();
+    let mut seeder = db.seeder("demo").unwrap();
     seeder
         .consent(&ConsentRecord {
             consent_id: id,
@@ -135,7 +135,9 @@ async fn export_and_erasure_outlive_the_consent_records_retention_removed() {
         browser: "Firefox".into(),
         os: "Linux".into(),
         device: "Desktop".into(),
+        screen: "Desktop".into(),
         props: None,
+        prop_pairs: Vec::new(),
         engaged_ms: None,
     };
     seeder

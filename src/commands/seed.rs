@@ -169,6 +169,12 @@ impl Generator<'_> {
                 os: who.client[1].into(),
                 device: who.client[2].into(),
                 props: custom.then(|| format!("{{\"url\":\"https://{}/x\"}}", self.domain)),
+                prop_pairs: if custom {
+                    vec![("url".to_string(), format!("https://{}/x", self.domain))]
+                } else {
+                    Vec::new()
+                },
+                screen: who.client[2].to_string(),
                 engaged_ms: None,
             });
             ts += 5 + self.rng.below(120) as i64;
@@ -294,7 +300,7 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
             }
         }
         consents.sort_by_key(|c| c.created_at);
-        let mut seeder = db.seeder()?;
+        let mut seeder = db.seeder(&site.id)?;
         for c in &consents {
             seeder.consent(c)?;
         }

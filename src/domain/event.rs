@@ -52,8 +52,36 @@ pub struct NewEvent {
     pub browser: String,
     pub os: String,
     pub device: String,
+    /// Screen size class from the reported width (empty when unknown).
+    pub screen: String,
+    /// The properties as stored (a JSON object of strings, numbers and booleans).
     pub props: Option<String>,
+    /// The same, as the statistics read them: every value as text.
+    pub prop_pairs: Vec<(String, String)>,
     pub engaged_ms: Option<i64>,
+}
+
+/// Properties as the statistics read them: every value as text, sorted by key.
+pub fn pairs_of(props: &Map<String, Value>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = props
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// [`pairs_of`] for properties stored as JSON text.
+pub fn stored_pairs(json: Option<&str>) -> Vec<(String, String)> {
+    json.and_then(|j| serde_json::from_str::<Map<String, Value>>(j).ok())
+        .map(|m| pairs_of(&m))
+        .unwrap_or_default()
 }
 
 /// Checks the fields that need no site. Messages say what is wrong.
@@ -185,6 +213,7 @@ pub fn enrich(
         .as_ref()
         .filter(|p| !p.is_empty())
         .map(|p| Value::Object(p.clone()).to_string());
+    let prop_pairs = input.props.as_ref().map(pairs_of).unwrap_or_default();
     Some(NewEvent {
         site: input.site.clone(),
         ts: ctx.now,
@@ -201,7 +230,9 @@ pub fn enrich(
         browser,
         os,
         device: device.to_string(),
+        screen: crate::domain::stats::dims::screen_class(input.screen_width).to_string(),
         props,
+        prop_pairs,
         engaged_ms: input.engaged_ms.map(|m| m as i64),
     })
 }

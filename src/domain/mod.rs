@@ -9,5 +9,6 @@ pub mod network;
 pub mod ratelimit;
 pub mod referrer;
 pub mod site;
+pub mod stats;
 pub mod useragent;
 pub mod visits;

@@ -1,33 +1,41 @@
-//! Per-network rate limiting of ingestion: a token bucket per client network (never per address), with
-//! a burst of a few seconds' worth so a page load's several requests pass.
+//! Rate limiting by token buckets: per client network (never per address) for ingestion, with a burst of
+//! a few seconds' worth so a page load's several requests pass; per key for the Stats API.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::domain::network::ClientNet;
 
-pub struct RateLimiter {
+pub struct RateLimiter<K = ClientNet> {
     per_second: f64,
     burst: f64,
-    buckets: Mutex<HashMap<ClientNet, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl RateLimiter {
-    /// `per_second` 0 turns limiting off.
+impl RateLimiter<ClientNet> {
+    /// `per_second` 0 turns limiting off; the burst is four seconds' worth.
     pub fn new(per_second: u32) -> RateLimiter {
+        RateLimiter::with(per_second as f64, (per_second as f64 * 4.0).max(10.0))
+    }
+}
+
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
+    /// `per_second` tokens refill a bucket of `burst`; 0 per second turns limiting off.
+    pub fn with(per_second: f64, burst: f64) -> RateLimiter<K> {
         RateLimiter {
-            per_second: per_second as f64,
-            burst: (per_second as f64 * 4.0).max(10.0),
+            per_second,
+            burst,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    pub fn allow(&self, net: ClientNet) -> bool {
+    pub fn allow(&self, net: K) -> bool {
         self.allow_at(net, Instant::now())
     }
 
-    pub fn allow_at(&self, net: ClientNet, now: Instant) -> bool {
+    pub fn allow_at(&self, net: K, now: Instant) -> bool {
         if self.per_second <= 0.0 {
             return true;
         }

@@ -71,6 +71,9 @@ impl Default for SiteOptions {
 pub struct SiteConfig {
     pub name: String,
     pub domains: Vec<String>,
+    /// The IANA time zone the site's statistics are counted in.
+    #[serde(default = "utc")]
+    pub timezone: String,
     pub default_language: String,
     pub languages: Vec<String>,
     #[serde(default)]
@@ -88,6 +91,8 @@ struct SiteDocument {
     revision: u32,
     name: String,
     domains: Vec<String>,
+    #[serde(default = "utc")]
+    timezone: String,
     default_language: String,
     languages: Vec<String>,
     #[serde(default)]
@@ -95,6 +100,10 @@ struct SiteDocument {
     categories: Vec<Category>,
     #[serde(default)]
     texts: BTreeMap<String, Value>,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 pub fn valid_site_id(id: &str) -> bool {
@@ -163,6 +172,7 @@ impl SiteConfig {
         SiteConfig {
             name: name.to_string(),
             domains,
+            timezone: utc(),
             default_language: "en".into(),
             languages: i18n::SHIPPED.iter().map(|l| l.to_string()).collect(),
             options: SiteOptions::default(),
@@ -242,6 +252,12 @@ impl SiteConfig {
             }
         }
         self.domains = domains;
+        if crate::domain::stats::period::Zone::parse(&self.timezone).is_none() {
+            return Err(format!(
+                "timezone: unknown time zone {:?}: use an IANA name such as \"Europe/Paris\" or \"UTC\"",
+                self.timezone
+            ));
+        }
         let mut seen = Vec::new();
         for c in &self.categories {
             if !valid_category_id(&c.id) {
@@ -349,6 +365,7 @@ impl SiteConfig {
             revision,
             name: self.name.clone(),
             domains: self.domains.clone(),
+            timezone: self.timezone.clone(),
             default_language: self.default_language.clone(),
             languages: self.languages.clone(),
             options: self.options.clone(),
@@ -377,6 +394,7 @@ impl SiteConfig {
         let mut cfg = SiteConfig {
             name: doc.name,
             domains: doc.domains,
+            timezone: doc.timezone,
             default_language: doc.default_language,
             languages: doc.languages,
             options: doc.options,

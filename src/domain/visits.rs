@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::consent::ConsentId;
 use crate::domain::event::NewEvent;
+use crate::domain::stats::contribution::{Figures, duration};
 
 pub const VISIT_TIMEOUT_SECS: i64 = 30 * 60;
 
@@ -26,32 +27,51 @@ pub fn visitor_key(site_secret: &[u8], id: ConsentId) -> i64 {
     i64::from_le_bytes(first)
 }
 
+/// What the rollups hold of a visit's visit-level figures: written, or waiting in the writer's memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Counted {
+    pub figures: Figures,
+    /// The event whose page was counted as the exit page (0: the row's exit page).
+    pub exit_event: i64,
+}
+
 /// A visit's aggregates as the writer keeps them. The exit page is kept as the id of the visit's latest
-/// page view event (its path is read when the row is written), so an open visit costs a fixed few dozen
-/// bytes whatever its pages.
+/// page view event (its path is read when the row is written), so an open visit costs a few dozen bytes
+/// plus its memory of what it touched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VisitState {
     pub id: i64,
     pub started_at: i64,
+    /// The local day the visit counts on (the site's time zone).
+    pub day: i32,
+    /// The number the statistics count its visitor by.
+    pub visitor: u32,
     pub first_event: i64,
     pub last_event: i64,
     /// The latest page view's event id; 0 when none was seen since the state was read from its row.
     pub exit_event: i64,
     pub last_at: i64,
     pub pageviews: i64,
+    /// Page views and custom events.
     pub events: i64,
     pub engaged_ms: i64,
     /// Changed since its row was last written.
     pub dirty: bool,
+    /// Its visit-level contribution to the rollups so far (None: not counted yet).
+    pub counted: Option<Counted>,
+    /// Fingerprints of the event dimension values it touched (see `stats::contribution`).
+    pub seen: Vec<u64>,
 }
 
 impl VisitState {
     /// The state of a visit opened by its first event (stored as `event_id`).
-    pub fn first(id: i64, event_id: i64, e: &NewEvent) -> VisitState {
+    pub fn first(id: i64, event_id: i64, e: &NewEvent, day: i32, visitor: u32) -> VisitState {
         let pageview = e.name == "pageview";
         VisitState {
             id,
             started_at: e.ts,
+            day,
+            visitor,
             first_event: event_id,
             last_event: event_id,
             exit_event: if pageview { event_id } else { 0 },
@@ -60,6 +80,8 @@ impl VisitState {
             events: 1,
             engaged_ms: e.engaged_ms.unwrap_or(0),
             dirty: false,
+            counted: None,
+            seen: Vec::new(),
         }
     }
 
@@ -72,13 +94,25 @@ impl VisitState {
     pub fn absorb(&mut self, event_id: i64, e: &NewEvent) {
         self.last_at = self.last_at.max(e.ts);
         self.last_event = self.last_event.max(event_id);
-        if e.name == "pageview" {
-            self.pageviews += 1;
-            self.exit_event = event_id;
+        match e.name.as_str() {
+            "pageview" => {
+                self.pageviews += 1;
+                self.events += 1;
+                self.exit_event = event_id;
+            }
+            "engagement" => {}
+            _ => self.events += 1,
         }
-        self.events += 1;
         self.engaged_ms += e.engaged_ms.unwrap_or(0);
         self.dirty = true;
+    }
+
+    pub fn figures(&self) -> Figures {
+        Figures {
+            pageviews: self.pageviews,
+            events: self.events,
+            duration: duration(self.engaged_ms, self.started_at, self.last_at),
+        }
     }
 }
 
@@ -87,11 +121,15 @@ pub type VisitKey = (u32, i64);
 
 /// Open visits the writer holds in memory at most.
 pub const OPEN_VISITS_CAPACITY: usize = 200_000;
+/// Values touched (remembered per open visit) the writer holds in memory at most, over all open visits.
+pub const SEEN_CAPACITY: usize = 2_000_000;
 
 /// The open visits held in memory, bounded.
 pub struct OpenVisits {
     map: HashMap<VisitKey, VisitState>,
     capacity: usize,
+    /// Sum of the states' `seen` lengths.
+    seen: usize,
     /// Until this time a visitor missing from memory may have an open visit in the database, because
     /// visits were dropped from memory while still open (bounds, a restart, a change made by a command).
     probe_until: i64,
@@ -102,6 +140,7 @@ impl OpenVisits {
         OpenVisits {
             map: HashMap::new(),
             capacity: capacity.max(1),
+            seen: 0,
             probe_until: 0,
         }
     }
@@ -111,11 +150,25 @@ impl OpenVisits {
     }
 
     pub fn insert(&mut self, key: VisitKey, state: VisitState) {
-        self.map.insert(key, state);
+        self.seen += state.seen.len();
+        if let Some(old) = self.map.insert(key, state) {
+            self.seen -= old.seen.len();
+        }
     }
 
     pub fn remove(&mut self, key: &VisitKey) {
-        self.map.remove(key);
+        if let Some(old) = self.map.remove(key) {
+            self.seen -= old.seen.len();
+        }
+    }
+
+    fn recount(&mut self) {
+        self.seen = self.map.values().map(|v| v.seen.len()).sum();
+    }
+
+    /// Every state, for writing them all (erasure and retention look some up by their key).
+    pub fn iter(&self) -> impl Iterator<Item = (&VisitKey, &VisitState)> {
+        self.map.iter()
     }
 
     pub fn len(&self) -> usize {
@@ -134,21 +187,27 @@ impl OpenVisits {
     /// Forgets everything (rows are current or gone); visitors are looked up for a visit's length.
     pub fn forget_all(&mut self, now: i64) {
         self.map.clear();
+        self.seen = 0;
         self.probe_until = now + VISIT_TIMEOUT_SECS;
     }
 
-    /// Drops the visits of a site whose rows are gone.
-    pub fn forget_site(&mut self, site: u32) {
+    /// Drops the visits of a site (whose rows are gone, or whose statistics are counted afresh); they are
+    /// read back from the database if they continue.
+    pub fn forget_site(&mut self, site: u32, now: i64) {
         self.map.retain(|(s, _), _| *s != site);
+        self.recount();
+        self.probe_until = now + VISIT_TIMEOUT_SECS;
     }
 
-    /// Drops visits that started before `cutoff` (retention deleted their rows).
-    pub fn forget_started_before(&mut self, cutoff: i64) {
-        self.map.retain(|_, v| v.started_at >= cutoff);
+    /// Drops visits of a site that started before `cutoff` (retention deleted their rows).
+    pub fn forget_started_before(&mut self, site: u32, cutoff: i64) {
+        self.map
+            .retain(|(s, _), v| *s != site || v.started_at >= cutoff);
+        self.recount();
     }
 
     pub fn over_capacity(&self) -> bool {
-        self.map.len() > self.capacity
+        self.map.len() > self.capacity || self.seen > SEEN_CAPACITY
     }
 
     pub fn dirty(&self) -> impl Iterator<Item = (&VisitKey, &VisitState)> {
@@ -161,29 +220,45 @@ impl OpenVisits {
         }
     }
 
-    /// After the rows were written: drops visits that have ended and, past the capacity, the least
-    /// recently active ones (down to 90% of it, so trimming is not repeated with every batch). Visits
+    /// After the rows were written: drops visits that have ended and, past the bounds, the least
+    /// recently active ones (down to 90% of them, so trimming is not repeated with every batch). Visits
     /// changed since the rows were written stay.
     pub fn trim(&mut self, now: i64) {
         self.map
             .retain(|_, v| v.dirty || now - v.last_at < VISIT_TIMEOUT_SECS);
-        if self.map.len() > self.capacity {
-            let excess = self.map.len() - self.capacity * 9 / 10;
-            let mut clean: Vec<i64> = self
-                .map
-                .values()
-                .filter(|v| !v.dirty)
-                .map(|v| v.last_at)
-                .collect();
-            if excess <= clean.len() {
-                let (_, threshold, _) = clean.select_nth_unstable(excess - 1);
-                let threshold = *threshold;
-                self.map.retain(|_, v| v.dirty || v.last_at > threshold);
-            } else {
-                self.map.retain(|_, v| v.dirty);
-            }
-            self.probe_until = now + VISIT_TIMEOUT_SECS;
+        self.recount();
+        if !self.over_capacity() {
+            return;
         }
+        // Keep the most recently active clean visits while they fit in 90% of both bounds.
+        let mut clean: Vec<(i64, VisitKey, usize)> = self
+            .map
+            .iter()
+            .filter(|(_, v)| !v.dirty)
+            .map(|(k, v)| (v.last_at, *k, v.seen.len()))
+            .collect();
+        clean.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+        let mut count = self.map.len() - clean.len();
+        let mut seen: usize = self
+            .map
+            .values()
+            .filter(|v| v.dirty)
+            .map(|v| v.seen.len())
+            .sum();
+        let mut fits = clean.len();
+        for (i, (_, _, n)) in clean.iter().enumerate() {
+            if count + 1 > self.capacity * 9 / 10 || seen + n > SEEN_CAPACITY * 9 / 10 {
+                fits = i;
+                break;
+            }
+            count += 1;
+            seen += n;
+        }
+        for (_, key, _) in &clean[fits..] {
+            self.map.remove(key);
+        }
+        self.recount();
+        self.probe_until = now + VISIT_TIMEOUT_SECS;
     }
 }
 
@@ -203,6 +278,8 @@ mod tests {
         VisitState {
             id,
             started_at: last_at,
+            day: 0,
+            visitor: 0,
             first_event: id,
             last_event: id,
             exit_event: id,
@@ -211,6 +288,8 @@ mod tests {
             events: 1,
             engaged_ms: 0,
             dirty: false,
+            counted: None,
+            seen: Vec::new(),
         }
     }
 

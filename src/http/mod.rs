@@ -9,6 +9,7 @@ pub mod consent;
 pub mod event;
 pub mod pages;
 pub mod script;
+pub mod stats;
 pub mod visitor;
 
 use std::sync::Arc;
@@ -53,6 +54,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     web::resource("/visitor/{id}")
                         .route(web::get().to(visitor::export))
                         .route(web::delete().to(visitor::erase))
+                        .default_service(web::to(api_other)),
+                )
+                .service(
+                    web::resource("/v2/query")
+                        .route(web::post().to(stats::query_v2))
+                        .default_service(web::to(api_other)),
+                )
+                .service(
+                    web::resource("/v1/stats/realtime/visitors")
+                        .route(web::get().to(stats::realtime_v1))
+                        .default_service(web::to(api_other)),
+                )
+                .service(
+                    web::resource("/v1/stats/{endpoint}")
+                        .route(web::get().to(stats::stats_v1))
                         .default_service(web::to(api_other)),
                 )
                 .default_service(web::to(api_other)),

@@ -9,11 +9,14 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::domain::consent::ConsentRecord;
 use crate::domain::event::NewEvent;
 use crate::domain::site::SiteConfig;
+use crate::domain::stats::contribution::{self, Deltas};
+use crate::domain::stats::period::Zone;
+use crate::domain::stats::visitors;
 use crate::domain::visits::VisitState;
 use crate::error::{Error, Result};
 use crate::storage::retention::PurgeReport;
 use crate::storage::sites::SiteRow;
-use crate::storage::{consents, db, events, retention, sites, users, visits};
+use crate::storage::{consents, db, events, retention, rollups, sites, users, visits};
 
 pub struct Database {
     conn: Connection,
@@ -67,6 +70,11 @@ impl Database {
         users::create_key(&self.conn, email, name, now)
     }
 
+    /// Lets a user who is not an admin read a site.
+    pub fn grant_site(&self, email: &str, site: &str) -> Result<()> {
+        users::grant_site(&self.conn, email, site)
+    }
+
     /// Applies retention as of a cut-off (or, with `dry_run`, counts what it would delete), slice by slice,
     /// each in a transaction of its own: a running server's writer waits for one slice at most, and learns
     /// from each that data went.
@@ -76,7 +84,14 @@ impl Database {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let purged = retention::purge(&tx, cutoff, dry_run)?;
+            let cuts: Vec<retention::SiteCut> = sites::list(&tx)?
+                .iter()
+                .map(|site| {
+                    let zone = Zone::parse(&site.config.timezone).unwrap_or_else(Zone::utc);
+                    retention::SiteCut::new(&site.id, zone, cutoff)
+                })
+                .collect();
+            let purged = retention::purge(&tx, cutoff, &cuts, dry_run)?;
             if !dry_run && purged.report != PurgeReport::default() {
                 sites::bump_data_generation(&tx)?;
             }
@@ -95,8 +110,10 @@ impl Database {
             .map_err(|e| Error::Internal(format!("backup to {} failed: {e}", file.display())))
     }
 
-    /// A transaction for bulk synthetic data (`assent seed`).
-    pub fn seeder(&mut self) -> Result<Seeder<'_>> {
+    /// A transaction for bulk synthetic data of a site (`assent seed`).
+    pub fn seeder(&mut self, site: &str) -> Result<Seeder<'_>> {
+        let row = sites::get(&self.conn, site)?
+            .ok_or_else(|| Error::NotFound(format!("unknown site {site:?}")))?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -105,15 +122,22 @@ impl Database {
             tx,
             next_event,
             first_event: next_event,
+            zone: Zone::parse(&row.config.timezone).unwrap_or_else(Zone::utc),
+            salt: visitors::salt_of(&row.secret),
+            deltas: Deltas::default(),
         })
     }
 }
 
-/// Writes synthetic consent records and whole visits in one transaction.
+/// Writes synthetic consent records and whole visits of one site in one transaction, counted in its
+/// rollups as the writer would count them.
 pub struct Seeder<'a> {
     tx: Transaction<'a>,
     next_event: i64,
     first_event: i64,
+    zone: Zone,
+    salt: u64,
+    deltas: Deltas,
 }
 
 impl Seeder<'_> {
@@ -149,12 +173,20 @@ impl Seeder<'_> {
                 None => {
                     let visit = visits::insert(&self.tx, e, *visitor, id)?;
                     events::insert(&self.tx, id, visit, *visitor, e)?;
-                    states[v] = Some(VisitState::first(visit, id, e));
+                    let (day, number) =
+                        (self.zone.day(e.ts), visitors::number(self.salt, *visitor));
+                    states[v] = Some(VisitState::first(visit, id, e, day, number));
                 }
             }
         }
         for state in states.iter().flatten() {
             visits::write(&self.tx, state)?;
+            if let Some(row) = visits::stored(&self.tx, state.id)? {
+                let evs = events::of_visit(&self.tx, row.id, row.first_event, row.last_event)?;
+                let refs: Vec<_> = evs.iter().map(|e| e.as_ref()).collect();
+                let (key, figures) = rollups::visit_key(&row, self.zone, self.salt);
+                contribution::whole_visit(&mut self.deltas, &key, figures, &refs, 1);
+            }
         }
         Ok(())
     }
@@ -162,6 +194,7 @@ impl Seeder<'_> {
     /// Commits. The seeded visit rows are complete, so the watermark of complete rows moves past their
     /// events, unless a server has events of its own that its rows do not reflect yet.
     pub fn commit(self) -> Result<()> {
+        rollups::apply(&self.tx, &self.deltas)?;
         self.tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'flushed_event' AND CAST(value AS INTEGER) = ?2",
             [self.next_event - 1, self.first_event - 1],

@@ -11,6 +11,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_visit_event_ranges",
         include_str!("../../migrations/0002_visit_event_ranges.sql"),
     ),
+    (
+        "0003_statistics",
+        include_str!("../../migrations/0003_statistics.sql"),
+    ),
 ];
 
 /// The same settings on every connection, writer and readers alike. WAL lets readers work while the

@@ -1,10 +1,11 @@
 //! Events in SQL. The table is append-only with one index, on (site, time), which grows at its end; a
 //! visit's events are found by the id range its row records (see `migrations/0002_visit_event_ranges.sql`).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::domain::event::NewEvent;
+use crate::domain::event::{NewEvent, stored_pairs};
+use crate::domain::stats::contribution::{self, EventRef};
 use crate::error::Result;
 
 /// The highest event id in use (0 for none).
@@ -78,4 +79,55 @@ pub fn export_of_visit(
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// An event as the statistics read it back.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub ts: i64,
+    pub name: String,
+    pub path: String,
+    pub props: Vec<(String, String)>,
+    pub engaged_ms: i64,
+}
+
+impl StoredEvent {
+    pub fn as_ref(&self) -> EventRef<'_> {
+        EventRef {
+            kind: contribution::kind_of(&self.name),
+            name: &self.name,
+            page: &self.path,
+            props: &self.props,
+            engaged_ms: self.engaged_ms,
+        }
+    }
+}
+
+/// A visit's events, which lie between `first` and `last` (event ids), in order.
+pub fn of_visit(conn: &Connection, visit: i64, first: i64, last: i64) -> Result<Vec<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, ts, name, path, props, COALESCE(engaged_ms, 0) FROM events
+         WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![visit, first, last], |r| {
+        let props: Option<String> = r.get(4)?;
+        Ok(StoredEvent {
+            id: r.get(0)?,
+            ts: r.get(1)?,
+            name: r.get(2)?,
+            path: r.get(3)?,
+            props: stored_pairs(props.as_deref()),
+            engaged_ms: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The page of an event.
+pub fn path_of(conn: &Connection, id: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT path FROM events WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
 }

@@ -9,7 +9,9 @@ mod database;
 pub mod db;
 pub mod events;
 pub mod retention;
+pub mod rollups;
 pub mod sites;
+pub mod stats;
 pub mod users;
 pub mod visits;
 pub mod writer;
@@ -24,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::consent::{ConsentId, ConsentRecord};
 use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
+use crate::domain::stats::engine::{self, Answer};
+use crate::domain::stats::query::Query;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
 use crate::error::{Error, Result};
 pub use database::{Database, Seeder};
@@ -241,6 +245,45 @@ impl Store {
                 reply: None,
             })
             .await;
+    }
+
+    /// Answers a statistics query. Open visits and gathered rollup changes are written first, so every
+    /// event acknowledged before the query is counted in its answer.
+    pub async fn stats(&self, query: Query) -> Result<Answer> {
+        self.flush().await?;
+        self.read(move |c| engine::run(&stats::SqlSource { conn: c }, &query))
+            .await
+    }
+
+    /// When a site's first visit started (for the period `all`).
+    pub async fn first_visit(&self, site: String) -> Result<Option<i64>> {
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT MIN(started_at) FROM visits WHERE site_id = ?1")?
+                    .query_row([site], |r| r.get(0))?,
+            )
+        })
+        .await
+    }
+
+    /// Visitors active since `since` (realtime).
+    pub async fn active_visitors(&self, site: String, since: i64) -> Result<u64> {
+        self.flush().await?;
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(DISTINCT visitor) FROM visits
+                     WHERE site_id = ?1 AND started_at >= ?2 AND last_at >= ?3",
+                )?
+                .query_row(rusqlite::params![site, since - 86_400, since], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+
+    /// Who a Stats API key acts for.
+    pub async fn key_owner(&self, key: String) -> Result<Option<users::KeyOwner>> {
+        self.read(move |c| users::key_owner(c, &key)).await
     }
 
     /// The latest record of a consent id.

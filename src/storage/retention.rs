@@ -1,6 +1,8 @@
 //! Retention (privacy invariant 3): deletes personal data older than the cut-off. A visit is the unit: a
-//! visit that started before the cut-off goes with all its events, so no event is left behind that export
-//! and erasure could no longer find. Consent records go by their own time.
+//! visit goes with all its events, so no event is left behind that export and erasure could no longer
+//! find. Visits go by whole local days of their site (the day of the cut-off included), so that the daily
+//! rollups of the days that go can go whole and still equal the rows; personal data is thus deleted up to
+//! a day before it must be, never after. Consent records go by their own time.
 //!
 //! Deletion runs in slices of at most [`SLICE`] visits (the oldest first) and as many consent records, one
 //! transaction each, so that the writer's other work (or, for a command, a running server's writer) waits
@@ -10,7 +12,30 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::domain::consent::ConsentId;
+use crate::domain::stats::period::{Zone, date_of_day};
 use crate::error::Result;
+use crate::storage::rollups;
+
+/// Where retention cuts one site.
+#[derive(Debug, Clone)]
+pub struct SiteCut {
+    pub site: String,
+    /// Visits that started before this instant go (the end of the cut-off's local day).
+    pub visits_before: i64,
+    /// Rollups of local days up to this one go.
+    pub days_through: i32,
+}
+
+impl SiteCut {
+    pub fn new(site: &str, zone: Zone, cutoff: i64) -> SiteCut {
+        let day = zone.day(cutoff);
+        SiteCut {
+            site: site.to_string(),
+            visits_before: zone.start_of(date_of_day(day + 1)),
+            days_through: day,
+        }
+    }
+}
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
 pub struct PurgeReport {
@@ -39,25 +64,22 @@ pub struct Purged {
     pub more: bool,
 }
 
-/// Deletes one slice of what is older than `cutoff` (Unix seconds), or, with `dry_run`, counts all of it.
-pub fn purge(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<Purged> {
+/// Deletes one slice of what is older than the cut-offs (visits and rollups by `cuts`, one per site;
+/// consent records older than `cutoff`, Unix seconds), or, with `dry_run`, counts all of it. `assent site
+/// remove` deletes a site's rows with it, so the sites with data are the sites there are; going site by
+/// site lets every statement walk a (site, time) index.
+pub fn purge(conn: &Connection, cutoff: i64, cuts: &[SiteCut], dry_run: bool) -> Result<Purged> {
     let limit = if dry_run { -1 } else { SLICE as i64 };
-    // `assent site remove` deletes a site's rows with it, so the sites table names every site with data;
-    // going site by site lets every statement walk a (site, time) index.
-    let sites: Vec<String> = conn
-        .prepare_cached("SELECT id FROM sites")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS purged_visits (id INTEGER PRIMARY KEY);
          DELETE FROM temp.purged_visits;",
     )?;
-    for site in &sites {
+    for cut in cuts {
         conn.prepare_cached(
             "INSERT INTO temp.purged_visits SELECT id FROM visits WHERE site_id = ?1 AND started_at < ?2
              ORDER BY started_at LIMIT ?3",
         )?
-        .execute(params![site, cutoff, limit])?;
+        .execute(params![cut.site, cut.visits_before, limit])?;
     }
     // Events only ever follow their visit's first event, so the purged visits' events all lie below the
     // highest last event among them: one range scan from the table's start, which earlier purges emptied.
@@ -78,20 +100,20 @@ pub fn purge(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<Purged> {
             [last],
             |r| r.get::<_, i64>(0),
         )? as usize;
-        for site in &sites {
+        for cut in cuts {
             out.report.events += conn.query_row(
                 &format!("SELECT COUNT(*) {orphans}"),
-                params![site, cutoff],
+                params![cut.site, cut.visits_before],
                 |r| r.get::<_, i64>(0),
             )? as usize;
         }
         out.report.visits = conn.query_row("SELECT COUNT(*) FROM temp.purged_visits", [], |r| {
             r.get::<_, i64>(0)
         })? as usize;
-        for site in &sites {
+        for cut in cuts {
             out.report.consent_records += conn.query_row(
                 "SELECT COUNT(*) FROM consents WHERE site_id = ?1 AND created_at < ?2",
-                params![site, cutoff],
+                params![cut.site, cutoff],
                 |r| r.get::<_, i64>(0),
             )? as usize;
         }
@@ -103,11 +125,16 @@ pub fn purge(conn: &Connection, cutoff: i64, dry_run: bool) -> Result<Purged> {
         [],
     )?;
     out.more = out.report.visits >= SLICE;
-    for site in &sites {
+    for cut in cuts {
+        let site = &cut.site;
+        // The rollups of the days that go (nothing more to do after the first slice).
+        rollups::delete_through(conn, site, cut.days_through)?;
         // Orphans are none or few; they go whole once the visits are done.
         if !out.more {
-            out.report.events +=
-                conn.execute(&format!("DELETE {orphans}"), params![site, cutoff])?;
+            out.report.events += conn.execute(
+                &format!("DELETE {orphans}"),
+                params![site, cut.visits_before],
+            )?;
         }
         let mut stmt = conn.prepare_cached(
             "DELETE FROM consents WHERE id IN

@@ -131,6 +131,10 @@ pub fn remove(conn: &mut Connection, id: &str) -> Result<bool> {
         "DELETE FROM visits WHERE site_id = ?1",
         "DELETE FROM consents WHERE site_id = ?1",
         "DELETE FROM site_revisions WHERE site_id = ?1",
+        "DELETE FROM rollups WHERE site_id = ?1",
+        "DELETE FROM rollup_visitors WHERE site_id = ?1",
+        "DELETE FROM rollup_zones WHERE site_id = ?1",
+        "DELETE FROM user_sites WHERE site_id = ?1",
     ] {
         tx.execute(sql, [id])?;
     }
@@ -178,20 +182,25 @@ pub fn bump_data_generation(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// What the writer needs of each site: the key of its visitor hash and its current revision.
+/// What the writer needs of each site: the key of its visitor hash, its current revision and the time
+/// zone its statistics are counted in.
 pub struct SiteKeys {
     pub id: String,
     pub secret: Vec<u8>,
     pub revision: u32,
+    pub timezone: String,
 }
 
 pub fn keys(conn: &Connection) -> Result<Vec<SiteKeys>> {
-    let mut stmt = conn.prepare_cached("SELECT id, secret, revision FROM sites ORDER BY id")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, secret, revision, COALESCE(json_extract(config, '$.timezone'), 'UTC') FROM sites ORDER BY id",
+    )?;
     let rows = stmt.query_map([], |r| {
         Ok(SiteKeys {
             id: r.get(0)?,
             secret: r.get(1)?,
             revision: r.get(2)?,
+            timezone: r.get(3)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

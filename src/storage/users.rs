@@ -123,13 +123,57 @@ pub fn create_key(conn: &Connection, email: &str, name: &str, now: i64) -> Resul
 
 /// The user a Stats API key belongs to.
 pub fn user_of_key(conn: &Connection, key: &str) -> Result<Option<i64>> {
-    Ok(conn
-        .query_row(
-            "SELECT user_id FROM api_keys WHERE key_hash = ?1",
-            [key_digest(key)],
-            |r| r.get(0),
+    Ok(key_owner(conn, key)?.map(|k| k.user))
+}
+
+/// Who a Stats API key acts for, and which sites they may read (None: every site, an admin).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyOwner {
+    pub key: i64,
+    pub user: i64,
+    pub sites: Option<Vec<String>>,
+}
+
+pub fn key_owner(conn: &Connection, key: &str) -> Result<Option<KeyOwner>> {
+    let row: Option<(i64, i64, bool)> = conn
+        .prepare_cached(
+            "SELECT k.id, u.id, u.is_admin FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
+        )?
+        .query_row([key_digest(key)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((key, user, admin)) = row else {
+        return Ok(None);
+    };
+    let sites = if admin {
+        None
+    } else {
+        Some(
+            conn.prepare_cached(
+                "SELECT site_id FROM user_sites WHERE user_id = ?1 ORDER BY site_id",
+            )?
+            .query_map([user], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?,
         )
-        .optional()?)
+    };
+    Ok(Some(KeyOwner { key, user, sites }))
+}
+
+/// Lets a (viewer) user read a site.
+pub fn grant_site(conn: &Connection, email: &str, site: &str) -> Result<()> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO user_sites (user_id, site_id) SELECT id, ?2 FROM users WHERE email = ?1",
+        params![email.trim().to_ascii_lowercase(), site],
+    )?;
+    if n == 0
+        && !conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)",
+            [email.trim().to_ascii_lowercase()],
+            |r| r.get::<_, bool>(0),
+        )?
+    {
+        return Err(Error::NotFound(format!("no user {email:?}")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

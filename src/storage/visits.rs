@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::domain::event::NewEvent;
+use crate::domain::stats::dims::VISIT_DIMS;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, VisitState};
 use crate::error::Result;
 
@@ -16,8 +17,8 @@ pub fn insert(conn: &Connection, e: &NewEvent, visitor: i64, first_event: i64) -
         .prepare_cached(
             "INSERT INTO visits (site_id, visitor, started_at, last_at, entry_page, exit_page, pageviews, events, engaged_ms,
                                  referrer, source, utm_source, utm_medium, utm_campaign, utm_content, utm_term,
-                                 country, browser, os, device, first_event, last_event)
-             VALUES (?1, ?2, ?3, ?3, ?4, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?18)
+                                 country, browser, os, device, screen, first_event, last_event)
+             VALUES (?1, ?2, ?3, ?3, ?4, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19, ?18, ?18)
              RETURNING id",
         )?
         .query_row(
@@ -40,6 +41,7 @@ pub fn insert(conn: &Connection, e: &NewEvent, visitor: i64, first_event: i64) -
                 e.os,
                 e.device,
                 first_event,
+                e.screen,
             ],
             |r| r.get(0),
         )?;
@@ -66,8 +68,7 @@ pub fn write(conn: &Connection, v: &VisitState) -> Result<()> {
 }
 
 pub(crate) const OPEN_OF: &str =
-    "SELECT id, started_at, first_event, last_event, last_at, pageviews, events, engaged_ms
-     FROM visits WHERE site_id = ?1 AND visitor = ?2 AND last_at > ?3
+    "SELECT id FROM visits WHERE site_id = ?1 AND visitor = ?2 AND last_at > ?3
      ORDER BY last_at DESC LIMIT 1";
 
 /// The latest visit of a visitor, if it may still be open at `now`: the writer's look-up of a visit it
@@ -77,24 +78,112 @@ pub fn open_of(
     site: &str,
     visitor: i64,
     now: i64,
-) -> Result<Option<VisitState>> {
-    Ok(conn
+) -> Result<Option<StoredVisit>> {
+    let id: Option<i64> = conn
         .prepare_cached(OPEN_OF)?
         .query_row(params![site, visitor, now - VISIT_TIMEOUT_SECS], |r| {
-            Ok(VisitState {
-                id: r.get(0)?,
-                started_at: r.get(1)?,
-                first_event: r.get(2)?,
-                last_event: r.get(3)?,
-                exit_event: 0,
-                last_at: r.get(4)?,
-                pageviews: r.get(5)?,
-                events: r.get(6)?,
-                engaged_ms: r.get(7)?,
-                dirty: false,
-            })
+            r.get(0)
         })
+        .optional()?;
+    match id {
+        Some(id) => stored(conn, id),
+        None => Ok(None),
+    }
+}
+
+/// A visit row, as the writer, erasure and repair read it back.
+#[derive(Debug, Clone)]
+pub struct StoredVisit {
+    pub id: i64,
+    pub site: String,
+    pub visitor: i64,
+    pub started_at: i64,
+    pub last_at: i64,
+    pub first_event: i64,
+    pub last_event: i64,
+    pub pageviews: i64,
+    pub events: i64,
+    pub engaged_ms: i64,
+    /// Values of the visit dimensions, in `VISIT_DIMS` order (exit page last).
+    pub dims: [String; VISIT_DIMS.len()],
+}
+
+impl StoredVisit {
+    /// The state the writer keeps of it; `day`, `visitor`, `counted` and `seen` are the caller's to fill.
+    pub fn state(&self) -> VisitState {
+        VisitState {
+            id: self.id,
+            started_at: self.started_at,
+            day: 0,
+            visitor: 0,
+            first_event: self.first_event,
+            last_event: self.last_event,
+            exit_event: 0,
+            last_at: self.last_at,
+            pageviews: self.pageviews,
+            events: self.events,
+            engaged_ms: self.engaged_ms,
+            dirty: false,
+            counted: None,
+            seen: Vec::new(),
+        }
+    }
+}
+
+const STORED: &str = "SELECT id, site_id, visitor, started_at, last_at, first_event, last_event, pageviews, events,
+            engaged_ms, COALESCE(source, ''), COALESCE(referrer, ''), COALESCE(utm_source, ''),
+            COALESCE(utm_medium, ''), COALESCE(utm_campaign, ''), COALESCE(utm_content, ''),
+            COALESCE(utm_term, ''), COALESCE(country, ''), browser, os, device, screen, entry_page, exit_page
+     FROM visits";
+
+fn stored_from(r: &rusqlite::Row) -> rusqlite::Result<StoredVisit> {
+    let mut dims: [String; VISIT_DIMS.len()] = Default::default();
+    for (i, d) in dims.iter_mut().enumerate() {
+        *d = r.get(10 + i)?;
+    }
+    Ok(StoredVisit {
+        id: r.get(0)?,
+        site: r.get(1)?,
+        visitor: r.get(2)?,
+        started_at: r.get(3)?,
+        last_at: r.get(4)?,
+        first_event: r.get(5)?,
+        last_event: r.get(6)?,
+        pageviews: r.get(7)?,
+        events: r.get(8)?,
+        engaged_ms: r.get(9)?,
+        dims,
+    })
+}
+
+pub fn stored(conn: &Connection, id: i64) -> Result<Option<StoredVisit>> {
+    Ok(conn
+        .prepare_cached(&format!("{STORED} WHERE id = ?1"))?
+        .query_row([id], stored_from)
         .optional()?)
+}
+
+/// The visits of a visitor on a site.
+pub fn stored_of_visitor(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<StoredVisit>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{STORED} WHERE site_id = ?1 AND visitor = ?2 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![site, visitor], stored_from)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// Every visit of a site after id `after`, at most `limit`, in id order (for counting statistics afresh).
+pub fn stored_after(
+    conn: &Connection,
+    site: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredVisit>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{STORED} WHERE site_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![site, after, limit], stored_from)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
 /// Where a visit's events lie.
@@ -149,7 +238,7 @@ pub fn repair_after(conn: &Connection, watermark: i64) -> Result<usize> {
                                events = a.events, engaged_ms = a.engaged_ms,
                                exit_page = COALESCE(a.exit_page, visits.exit_page)
              FROM (SELECT MAX(ts) AS last_at, MAX(id) AS last_event, SUM(name = 'pageview') AS pageviews,
-                          COUNT(*) AS events, COALESCE(SUM(engaged_ms), 0) AS engaged_ms,
+                          SUM(name <> 'engagement') AS events, COALESCE(SUM(engaged_ms), 0) AS engaged_ms,
                           (SELECT path FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1
                            AND name = 'pageview' ORDER BY id DESC LIMIT 1) AS exit_page
                    FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1) AS a

@@ -2,19 +2,24 @@
 //! once it commits. Visits changed by the batch are staged here (copies of the open visits they continue),
 //! and consent ids the batch changed are looked up in the log itself, which inside the transaction shows
 //! the batch's own records: an event queued behind an erasure or a withdrawal of its id is refused.
+//! Rollup changes the batch makes are gathered here too, and written with the visit rows when the batch
+//! flushes (see `counting`).
 
 use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 
+use super::counting;
 use super::{EventOutcome, Op, Outcome, WriterSite};
 use crate::domain::consent::{ConsentId, ConsentRecord};
 use crate::domain::consent_cache::{ConsentCache, LatestConsent, Lookup, Verdict, verdict};
 use crate::domain::event::NewEvent;
+use crate::domain::stats::contribution::{self, Deltas};
 use crate::domain::visits::{OpenVisits, VisitKey, VisitState, visitor_key};
 use crate::error::{Error, Result};
+use crate::storage::retention::SiteCut;
 use crate::storage::writer::ErasureReport;
-use crate::storage::{consents, events, retention, visits};
+use crate::storage::{consents, events, retention, rollups, visits};
 
 /// Changes to in-memory state, applied in order once the batch committed.
 pub(super) enum Effect {
@@ -22,10 +27,10 @@ pub(super) enum Effect {
     Remember(u128, LatestConsent),
     /// An erased consent id and the visit keys it had.
     ForgetConsent(u128, Vec<VisitKey>),
-    /// Retention ran: the ids that lost records, and the cut-off.
+    /// Retention ran: the ids that lost records, and where each site was cut.
     Purged {
         consent_ids: Vec<u128>,
-        cutoff: i64,
+        cuts: Vec<(u32, i64)>,
         now: i64,
     },
 }
@@ -34,9 +39,11 @@ pub(super) enum Effect {
 pub(super) struct Committed {
     pub staged: HashMap<VisitKey, VisitState>,
     pub effects: Vec<Effect>,
-    /// Every open visit's row was written in the batch.
+    /// Every open visit's row was written in the batch, and the writer's gathered rollup changes.
     pub flushed: bool,
     pub last_event: i64,
+    /// Rollup changes gathered after the batch's last flush.
+    pub deltas: Deltas,
 }
 
 pub(super) struct Batch<'a> {
@@ -45,6 +52,10 @@ pub(super) struct Batch<'a> {
     sites: &'a HashMap<String, WriterSite>,
     cache: &'a ConsentCache,
     open: &'a OpenVisits,
+    /// Rollup changes of earlier batches, waiting to be written.
+    pending: &'a Deltas,
+    /// Rollup changes of this batch, not yet written.
+    deltas: Deltas,
     next_event: i64,
     staged: HashMap<VisitKey, VisitState>,
     /// Consent ids whose records this batch appended or deleted: only the log knows their state.
@@ -62,6 +73,7 @@ impl<'a> Batch<'a> {
         sites: &'a HashMap<String, WriterSite>,
         cache: &'a ConsentCache,
         open: &'a OpenVisits,
+        pending: &'a Deltas,
     ) -> Result<Batch<'a>> {
         Ok(Batch {
             conn,
@@ -69,6 +81,8 @@ impl<'a> Batch<'a> {
             sites,
             cache,
             open,
+            pending,
+            deltas: Deltas::default(),
             next_event: events::max_id(conn)? + 1,
             staged: HashMap::new(),
             touched: HashSet::new(),
@@ -82,40 +96,54 @@ impl<'a> Batch<'a> {
         self.next_event - 1
     }
 
-    /// Writes every changed visit's aggregates to its row.
+    fn site_name(&self, num: u32) -> &str {
+        self.sites
+            .iter()
+            .find(|(_, s)| s.num == num)
+            .map(|(n, _)| n.as_str())
+            .unwrap_or("")
+    }
+
+    /// Writes every changed visit's row, counts their visit-level figures, and writes every gathered
+    /// rollup change.
     pub fn flush_all(&mut self) -> Result<()> {
-        for v in self.staged.values_mut().filter(|v| v.dirty) {
-            visits::write(self.conn, v)?;
-            v.dirty = false;
+        self.flush_where(|_| true)?;
+        if !self.flushed {
+            rollups::apply(self.conn, self.pending)?;
         }
-        for (key, v) in self.open.dirty() {
-            if !self.staged.contains_key(key) {
-                visits::write(self.conn, v)?;
-            }
-        }
+        rollups::apply(self.conn, &self.deltas)?;
+        self.deltas = Deltas::default();
         self.flushed = true;
         Ok(())
     }
 
-    /// Writes the changed visits that started before `cutoff`.
-    fn flush_started_before(&mut self, cutoff: i64) -> Result<()> {
-        for v in self.staged.values_mut() {
-            if v.dirty && v.started_at < cutoff {
+    /// Writes the rows of the changed visits that `which` selects and counts their figures; the states
+    /// are staged (clean) so memory learns it once the batch commits.
+    fn flush_where(&mut self, which: impl Fn(&VisitState) -> bool) -> Result<()> {
+        let needs = |v: &VisitState| v.dirty || v.counted.is_none_or(|c| c.figures != v.figures());
+        let mut from_open = Vec::new();
+        for (key, v) in self.open.iter() {
+            if !self.staged.contains_key(key) && needs(v) && which(v) {
+                from_open.push((*key, v.clone()));
+            }
+        }
+        self.staged.extend(from_open);
+        let keys: Vec<VisitKey> = self
+            .staged
+            .iter()
+            .filter(|(_, v)| needs(v) && which(v))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            let site = self.site_name(key.0).to_string();
+            let Some(v) = self.staged.get_mut(&key) else {
+                continue;
+            };
+            if v.dirty {
                 visits::write(self.conn, v)?;
                 v.dirty = false;
             }
-        }
-        let mut written = Vec::new();
-        for (key, v) in self.open.dirty() {
-            if v.started_at < cutoff && !self.staged.contains_key(key) {
-                visits::write(self.conn, v)?;
-                written.push((*key, v.clone()));
-            }
-        }
-        // Staged clean, so memory knows they were written once the batch commits.
-        for (key, mut v) in written {
-            v.dirty = false;
-            self.staged.insert(key, v);
+            counting::count_visit(self.conn, &mut self.deltas, &site, v)?;
         }
         Ok(())
     }
@@ -126,6 +154,7 @@ impl<'a> Batch<'a> {
             staged: self.staged,
             effects: self.effects,
             flushed: self.flushed,
+            deltas: self.deltas,
         }
     }
 
@@ -139,14 +168,27 @@ impl<'a> Batch<'a> {
             }
             Op::Erase(id) => Ok(Ok(Outcome::Erased(self.erase(*id)?))),
             Op::Purge { cutoff, now } => {
-                // The rows of visits about to go must show where their events end.
-                self.flush_started_before(*cutoff)?;
-                let purged = retention::purge(self.conn, *cutoff, false)?;
-                self.staged.retain(|_, v| v.started_at >= *cutoff);
+                // Everything counted is written first: retention then deletes rows and rollups alike.
+                self.flush_all()?;
+                let cuts: Vec<SiteCut> = self
+                    .sites
+                    .iter()
+                    .map(|(name, s)| SiteCut::new(name, s.zone, *cutoff))
+                    .collect();
+                let purged = retention::purge(self.conn, *cutoff, &cuts, false)?;
+                let by_num: Vec<(u32, i64)> = cuts
+                    .iter()
+                    .filter_map(|c| self.sites.get(&c.site).map(|s| (s.num, c.visits_before)))
+                    .collect();
+                self.staged.retain(|(num, _), v| {
+                    by_num
+                        .iter()
+                        .all(|(n, before)| n != num || v.started_at >= *before)
+                });
                 self.touched.extend(purged.consent_ids.iter().copied());
                 self.effects.push(Effect::Purged {
                     consent_ids: purged.consent_ids,
-                    cutoff: *cutoff,
+                    cuts: by_num,
                     now: *now,
                 });
                 Ok(Ok(Outcome::Purged(purged.report, purged.more)))
@@ -205,25 +247,43 @@ impl<'a> Batch<'a> {
         let current = match self.staged.get(&key).or_else(|| self.open.get(&key)) {
             Some(v) => Some(v.clone()),
             None if self.open.must_probe(self.now) => {
-                visits::open_of(self.conn, &e.site, visitor, self.now)?
+                match visits::open_of(self.conn, &e.site, visitor, self.now)? {
+                    Some(sv) => Some(counting::state_of(self.conn, &sv, site)?),
+                    None => None,
+                }
             }
             None => None,
         };
         let event_id = self.next_event;
-        let state = match current {
+        let mut state = match current {
             Some(mut v) if v.continues(e.ts) => {
+                // Engaged time counts for a page its visit viewed; any other is not stored.
+                if counting::is_engagement(e) && !counting::viewed(&v, &e.path) {
+                    return Ok(EventOutcome::Dropped);
+                }
                 v.absorb(event_id, e);
                 events::insert(self.conn, event_id, v.id, visitor, e)?;
                 v
             }
             // Engaged time belongs to a page view's visit; alone it makes no visit.
-            _ if e.name == "engagement" => return Ok(EventOutcome::Dropped),
+            _ if counting::is_engagement(e) => return Ok(EventOutcome::Dropped),
             _ => {
                 let visit = visits::insert(self.conn, e, visitor, event_id)?;
                 events::insert(self.conn, event_id, visit, visitor, e)?;
-                VisitState::first(visit, event_id, e)
+                let day = site.zone.day(e.ts);
+                let number = contribution::visitor_number(site.salt, visitor);
+                VisitState::first(visit, event_id, e, day, number)
             }
         };
+        contribution::event(
+            &mut self.deltas,
+            &e.site,
+            state.day,
+            state.visitor,
+            &counting::event_ref(e),
+            &mut state.seen,
+            1,
+        );
         self.next_event += 1;
         self.staged.insert(key, state);
         Ok(EventOutcome::Stored)
@@ -238,13 +298,17 @@ impl<'a> Batch<'a> {
             let visitor = visitor_key(&site.secret, id);
             let key = (site.num, visitor);
             // An open visit's row may not show its latest events yet; memory does.
-            let held = self.staged.get(&key).or_else(|| self.open.get(&key));
-            for r in visits::ranges_of(self.conn, name, visitor)? {
-                let last = match held {
-                    Some(v) if v.id == r.visit => v.last_event.max(r.last_event),
-                    _ => r.last_event,
-                };
-                report.events += events::delete_of_visit(self.conn, r.visit, r.first_event, last)?;
+            let held = self
+                .staged
+                .get(&key)
+                .or_else(|| self.open.get(&key))
+                .cloned();
+            for sv in visits::stored_of_visitor(self.conn, name, visitor)? {
+                let held = held.as_ref().filter(|v| v.id == sv.id);
+                let last = held.map_or(sv.last_event, |v| v.last_event.max(sv.last_event));
+                let evs = events::of_visit(self.conn, sv.id, sv.first_event, last)?;
+                counting::uncount_visit(&mut self.deltas, &sv, site, held, &evs)?;
+                report.events += events::delete_of_visit(self.conn, sv.id, sv.first_event, last)?;
             }
             report.visits += visits::delete_of_visitor(self.conn, name, visitor)?;
             self.staged.remove(&key);

@@ -10,6 +10,7 @@
 //! transaction, by counters those commands move.
 
 mod batch;
+mod counting;
 #[cfg(test)]
 mod tests;
 
@@ -23,11 +24,14 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::domain::consent::{ConsentId, ConsentRecord};
 use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
+use crate::domain::stats::contribution::Deltas;
+use crate::domain::stats::period::Zone;
+use crate::domain::stats::visitors;
 use crate::domain::visits::{OPEN_VISITS_CAPACITY, OpenVisits};
 use crate::error::{Error, Result};
 use crate::storage::retention::PurgeReport;
 use crate::storage::sites::{self, Generations};
-use crate::storage::{events, visits};
+use crate::storage::{events, rollups};
 use batch::{Batch, Committed, Effect};
 
 /// Most jobs committed in one transaction; bounds the latency a batch adds.
@@ -133,11 +137,18 @@ impl Drop for AliveGuard {
 }
 
 /// What the writer knows of a site.
-struct WriterSite {
+pub(crate) struct WriterSite {
     /// A number of the writer's own, for compact visit keys; a site removed and added again gets a new one.
     num: u32,
     secret: Vec<u8>,
     revision: u32,
+    /// The time zone its statistics are counted in, by name and as a zone.
+    timezone: String,
+    zone: Zone,
+    /// The key of its visitor numbers.
+    salt: u64,
+    /// Whether its rollups were counted in `zone` (false until they are counted afresh).
+    counted_in_zone: bool,
 }
 
 pub struct Writer {
@@ -147,6 +158,8 @@ pub struct Writer {
     next_site_num: u32,
     generations: Generations,
     open: OpenVisits,
+    /// Rollup changes of committed batches, written with the next flush.
+    pending: Deltas,
     last_flush: i64,
 }
 
@@ -158,17 +171,6 @@ impl Writer {
             [],
             |r| r.get(0),
         )?;
-        let last = events::max_id(&conn)?;
-        if last > watermark {
-            let tx = conn.unchecked_transaction()?;
-            let repaired = visits::repair_after(&tx, watermark)?;
-            set_watermark(&tx, last)?;
-            tx.commit()?;
-            tracing::info!(
-                repaired,
-                "the last run did not stop cleanly: the visits of events it had not written were recomputed from them"
-            );
-        }
         let mut writer = Writer {
             conn,
             cache,
@@ -176,10 +178,23 @@ impl Writer {
             next_site_num: 0,
             generations: Generations::default(),
             open: OpenVisits::new(OPEN_VISITS_CAPACITY),
+            pending: Deltas::default(),
             last_flush: now,
         };
         let generations = sites::generations(&writer.conn)?;
-        writer.catch_up(generations, now)?;
+        writer.load_sites(generations)?;
+        let last = events::max_id(&writer.conn)?;
+        if last > watermark {
+            let tx = writer.conn.unchecked_transaction()?;
+            let repaired = counting::repair(&tx, watermark, &writer.sites)?;
+            set_watermark(&tx, last)?;
+            tx.commit()?;
+            tracing::info!(
+                repaired,
+                "the last run did not stop cleanly: the visits of events it had not written were recomputed from them"
+            );
+        }
+        writer.count_afresh()?;
         // Visits open before this start are in the database, not in memory.
         writer.open.forget_all(now);
         Ok(writer)
@@ -271,7 +286,14 @@ impl Writer {
                 self.catch_up(generations, now)?;
                 continue;
             }
-            let mut batch = Batch::new(&tx, now, &self.sites, &self.cache, &self.open)?;
+            let mut batch = Batch::new(
+                &tx,
+                now,
+                &self.sites,
+                &self.cache,
+                &self.open,
+                &self.pending,
+            )?;
             if flush {
                 batch.flush_all()?;
             }
@@ -297,7 +319,9 @@ impl Writer {
             // Before the staged states go in: those changed after the flush stay dirty.
             self.open.mark_all_clean();
             self.last_flush = now;
+            self.pending = Deltas::default();
         }
+        self.pending.merge(done.deltas);
         for (key, state) in done.staged {
             self.open.insert(key, state);
         }
@@ -312,12 +336,14 @@ impl Writer {
                 }
                 Effect::Purged {
                     consent_ids,
-                    cutoff,
+                    cuts,
                     now,
                 } => {
                     self.cache.forget_all(consent_ids);
                     self.cache.evict_expired(now);
-                    self.open.forget_started_before(cutoff);
+                    for (site, before) in cuts {
+                        self.open.forget_started_before(site, before);
+                    }
                 }
             }
         }
@@ -328,53 +354,126 @@ impl Writer {
 
     /// Takes in what other processes committed: sites added, changed or removed (the consent entries and
     /// open visits of a site that went are dropped), and data deleted by a command (open visits are written,
-    /// then everything cached is dropped and read afresh from the database when needed).
+    /// then everything cached is dropped and read afresh from the database when needed). A site whose time
+    /// zone changed has its rollups counted afresh.
     fn catch_up(&mut self, generations: Generations, now: i64) -> Result<()> {
         if generations.data != self.generations.data {
+            self.flush_now(now)?;
+            self.open.forget_all(now);
+            self.cache.clear();
+        }
+        if generations.sites != self.generations.sites {
+            let before: Vec<(String, String)> = self
+                .sites
+                .iter()
+                .map(|(id, s)| (id.clone(), s.timezone.clone()))
+                .collect();
+            // Rows of visits in memory are written before anything is counted afresh from the rows.
+            self.flush_now(now)?;
+            self.load_sites(generations)?;
+            for (id, zone) in before {
+                if let Some(site) = self.sites.get(&id)
+                    && site.timezone != zone
+                {
+                    self.open.forget_site(site.num, now);
+                }
+            }
+            self.count_afresh()?;
+        }
+        self.generations = generations;
+        Ok(())
+    }
+
+    /// Writes open visits and gathered rollup changes in a transaction of their own.
+    fn flush_now(&mut self, now: i64) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut batch = Batch::new(
+            &tx,
+            now,
+            &self.sites,
+            &self.cache,
+            &self.open,
+            &self.pending,
+        )?;
+        batch.flush_all()?;
+        let done = batch.finish();
+        set_watermark(&tx, done.last_event)?;
+        tx.commit()?;
+        self.apply(done, now);
+        Ok(())
+    }
+
+    /// Reads the sites: added ones get a number, removed ones (or removed and added again, with a new
+    /// secret) leave nothing behind in the consent cache or open visits.
+    fn load_sites(&mut self, generations: Generations) -> Result<()> {
+        let now = crate::now();
+        let mut fresh = HashMap::new();
+        for s in sites::keys(&self.conn)? {
+            let num = match self.sites.remove(&s.id) {
+                Some(old) if old.secret == s.secret => old.num,
+                replaced => {
+                    if let Some(old) = replaced {
+                        self.open.forget_site(old.num, now);
+                    }
+                    self.cache.forget_site(&s.id);
+                    self.next_site_num += 1;
+                    self.next_site_num
+                }
+            };
+            let zone = Zone::parse(&s.timezone).unwrap_or_else(Zone::utc);
+            let counted_in_zone =
+                rollups::zone_of(&self.conn, &s.id)?.as_deref() == Some(s.timezone.as_str());
+            fresh.insert(
+                s.id,
+                WriterSite {
+                    num,
+                    salt: visitors::salt_of(&s.secret),
+                    secret: s.secret,
+                    revision: s.revision,
+                    timezone: s.timezone,
+                    zone,
+                    counted_in_zone,
+                },
+            );
+        }
+        // What is left was removed.
+        for (id, old) in self.sites.drain() {
+            self.cache.forget_site(&id);
+            self.open.forget_site(old.num, now);
+        }
+        self.sites = fresh;
+        self.generations.sites = generations.sites;
+        Ok(())
+    }
+
+    /// Counts afresh the rollups of sites not counted in their time zone (new rollups, a changed zone).
+    /// Ingestion waits meanwhile: about a second per hundred thousand events.
+    fn count_afresh(&mut self) -> Result<()> {
+        let stale: Vec<String> = self
+            .sites
+            .iter()
+            .filter(|(_, s)| !s.counted_in_zone)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            let Some(site) = self.sites.get(&id) else {
+                continue;
+            };
+            let (zone, timezone, salt) = (site.zone, site.timezone.clone(), site.salt);
+            // The gathered changes of this site are part of what is counted afresh.
+            self.pending.rows.retain(|k, _| k.site != id);
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut batch = Batch::new(&tx, now, &self.sites, &self.cache, &self.open)?;
-            batch.flush_all()?;
-            let done = batch.finish();
-            set_watermark(&tx, done.last_event)?;
+            let visits = rollups::rebuild(&tx, &id, zone, &timezone, salt)?;
             tx.commit()?;
-            self.open.forget_all(now);
-            self.cache.clear();
-            self.last_flush = now;
-        }
-        if generations.sites != self.generations.sites {
-            let mut fresh = HashMap::new();
-            for s in sites::keys(&self.conn)? {
-                let num = match self.sites.remove(&s.id) {
-                    Some(old) if old.secret == s.secret => old.num,
-                    replaced => {
-                        // New, or removed and added again: nothing of an old one may remain in memory.
-                        if let Some(old) = replaced {
-                            self.open.forget_site(old.num);
-                        }
-                        self.cache.forget_site(&s.id);
-                        self.next_site_num += 1;
-                        self.next_site_num
-                    }
-                };
-                fresh.insert(
-                    s.id,
-                    WriterSite {
-                        num,
-                        secret: s.secret,
-                        revision: s.revision,
-                    },
-                );
+            tracing::info!(site = %id, visits, timezone = %timezone, "statistics counted afresh");
+            if let Some(site) = self.sites.get_mut(&id) {
+                site.counted_in_zone = true;
             }
-            // What is left was removed.
-            for (id, old) in self.sites.drain() {
-                self.cache.forget_site(&id);
-                self.open.forget_site(old.num);
-            }
-            self.sites = fresh;
         }
-        self.generations = generations;
         Ok(())
     }
 }

@@ -136,7 +136,9 @@ fn event(id: ConsentId, name: &str, path: &str, ts: i64) -> Op {
             browser: "Firefox".into(),
             os: "Linux".into(),
             device: "Desktop".into(),
+            screen: "Desktop".into(),
             props: None,
+            prop_pairs: Vec::new(),
             engaged_ms: None,
         }),
     }
@@ -245,24 +247,28 @@ fn a_visit_across_the_cutoff_goes_with_all_its_events() {
     let mut h = Harness::new();
     let now = crate::now();
     let (spanning, later) = (ConsentId(1), ConsentId(2));
-    let start = now - 100 * DAY;
+    // Day D (the site counts in UTC) ends at `midnight`; a visit starts ten minutes before it and goes on
+    // after it; another starts a quarter of an hour after it.
+    let midnight = (now - 100 * DAY).div_euclid(DAY) * DAY;
+    let start = midnight - 10 * 60;
     h.batch(vec![
         consent(spanning, "a", 1, true, start - HOUR),
         consent(later, "a", 1, true, start - HOUR),
     ]);
     h.batch(vec![event(spanning, "pageview", "/1", start)]);
-    h.batch(vec![event(later, "pageview", "/x", start + 15 * 60)]);
     h.batch(vec![event(spanning, "pageview", "/2", start + 20 * 60)]);
+    h.batch(vec![event(later, "pageview", "/x", midnight + 15 * 60)]);
     h.batch(vec![event(spanning, "pageview", "/3", start + 40 * 60)]);
+    // Retention cuts at an instant of day D: the whole of day D goes, with every event of its visits.
     let answers = h.batch(vec![Op::Purge {
-        cutoff: start + 10 * 60,
+        cutoff: midnight - 6 * HOUR,
         now,
     }]);
     match &answers[0] {
         Ok(Outcome::Purged(r, _)) => assert_eq!((r.events, r.visits), (3, 1)),
         other => panic!("{other:?}"),
     }
-    // What remains is exactly the visit that started after the cut-off, with its event.
+    // What remains is exactly the visit that started on the next day, with its event.
     assert_eq!(h.count("SELECT COUNT(*) FROM visits"), 1);
     assert_eq!(h.count("SELECT COUNT(*) FROM events WHERE path = '/x'"), 1);
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 1);
@@ -437,7 +443,7 @@ fn seeded_visits_need_no_repair() {
     let mut h = Harness::new();
     let now = crate::now();
     let mut db = h.db();
-    let mut seeder = db.seeder().unwrap();
+    let mut seeder = db.seeder("a").unwrap();
     let e = |path: &str, ts: i64| match event(ConsentId(1), "pageview", path, ts) {
         Op::Event { event, .. } => *event,
         _ => unreachable!("event() makes events"),
@@ -459,7 +465,7 @@ fn retention_goes_in_slices() {
     let mut h = Harness::new();
     let now = crate::now();
     let mut db = h.db();
-    let mut seeder = db.seeder().unwrap();
+    let mut seeder = db.seeder("a").unwrap();
     let old = now - 100 * DAY;
     let n = 2 * crate::storage::retention::SLICE as i64 + 100;
     for v in 0..n {

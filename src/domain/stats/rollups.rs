@@ -1,0 +1,105 @@
+//! Daily rollups: for each local day, dimension and value, the sums of the visits that started that day
+//! (for visit dimensions, one value per visit) or of their events (for event dimensions), with the
+//! visitor numbers behind them. Whole days of a period with at most one breakdown dimension, and filters
+//! on that dimension only, are answered from them.
+
+use super::dims::{self, Dimension, PROP_SEPARATOR};
+use super::period::{Bucket, Period};
+use super::query::Filter;
+use super::results::{Acc, Groups};
+
+/// One rollup row as read back.
+#[derive(Debug, Clone)]
+pub struct RollupRow {
+    pub day: i32,
+    pub dim: u16,
+    pub value: String,
+    pub acc: Acc,
+}
+
+/// The stored value of a property row: key and value.
+pub fn prop_value(key: &str, value: &str) -> String {
+    format!("{key}{PROP_SEPARATOR}{value}")
+}
+
+/// What a rollup query reads, and how it groups.
+pub struct Spec<'a> {
+    /// Dimensions of the query: the time dimension (if any) and at most one other.
+    pub dimensions: &'a [Dimension],
+    /// Filters, all on `filter_dim`.
+    pub filters: &'a [Filter],
+    /// The dimension whose rows are read: the breakdown's, the filter's, or none (per-visit totals).
+    pub source: Option<&'a Dimension>,
+    pub period: &'a Period,
+    pub bucket: Option<Bucket>,
+}
+
+impl Spec<'_> {
+    pub fn code(&self) -> u16 {
+        self.source
+            .and_then(Dimension::rollup_code)
+            .unwrap_or(dims::TOTAL)
+    }
+
+    pub fn prop_key(&self) -> Option<&str> {
+        match self.source {
+            Some(Dimension::Prop(k)) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// The shown value of a row of `source`, or None for a row of another property key.
+fn shown(source: Option<&Dimension>, stored: &str) -> Option<String> {
+    match source {
+        None => Some(String::new()),
+        Some(d @ Dimension::Prop(key)) => {
+            let (k, v) = stored.split_once(PROP_SEPARATOR)?;
+            (k == key).then(|| d.display(v).to_string())
+        }
+        Some(d) => Some(d.display(stored).to_string()),
+    }
+}
+
+/// Groups rollup rows by the query's dimensions. `entries` are entry-page rows, summed alike into
+/// `Groups::entries` (for bounce rate and duration of `event:page` rows).
+pub fn aggregate(spec: &Spec, rows: &[RollupRow], entries: &[RollupRow]) -> Groups {
+    let mut groups = Groups::default();
+    let first = spec.period.first_day();
+    let last = spec.period.last_day();
+    let mut sum = |rows: &[RollupRow], source: Option<&Dimension>, into_entries: bool| {
+        for row in rows.iter().filter(|r| (first..=last).contains(&r.day)) {
+            let Some(value) = shown(source, &row.value) else {
+                continue;
+            };
+            if let Some(fd) = spec.source {
+                let at = |d: &Dimension| (d == fd).then(|| value.clone());
+                if !spec.filters.iter().all(|f| f.eval(&at)) {
+                    continue;
+                }
+            }
+            let key: Vec<String> = spec
+                .dimensions
+                .iter()
+                .map(|d| {
+                    if d.is_time() {
+                        spec.bucket
+                            .map(|b| b.day_label(row.day, spec.period))
+                            .unwrap_or_default()
+                    } else {
+                        value.clone()
+                    }
+                })
+                .collect();
+            let target = if into_entries {
+                &mut groups.entries
+            } else {
+                &mut groups.rows
+            };
+            target.entry(key).or_default().add(&row.acc);
+        }
+    };
+    sum(rows, spec.source, false);
+    sum(entries, Some(&Dimension::EntryPage), true);
+    groups
+}

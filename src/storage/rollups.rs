@@ -1,0 +1,229 @@
+//! Daily rollups in SQL: the writer's gathered changes applied to their rows (counts added in place,
+//! visitor numbers merged into chunked multisets), retention and site removal, and counting a site's
+//! rollups afresh from its rows (after a time zone change, or for data older than the rollups).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::domain::stats::contribution::{self, Deltas, Figures, Key, VisitKey};
+use crate::domain::stats::dims::{self, VISIT_DIMS};
+use crate::domain::stats::period::Zone;
+use crate::domain::stats::visitors;
+use crate::error::Result;
+use crate::storage::{events, visits};
+
+/// Visitor numbers per stored chunk: a row is rewritten in pieces of at most this many, so a busy day's
+/// totals do not rewrite every number with every change.
+const CHUNK: usize = 4096;
+
+/// Every rollup code in use.
+fn codes() -> impl Iterator<Item = u16> {
+    [dims::TOTAL, dims::PAGE, dims::NAME, dims::PROP]
+        .into_iter()
+        .chain((1..=VISIT_DIMS.len()).map(|i| i as u16))
+}
+
+/// Applies gathered changes.
+pub fn apply(conn: &Connection, deltas: &Deltas) -> Result<()> {
+    let mut rows: Vec<(&Key, &contribution::Delta)> = deltas.rows.iter().collect();
+    // In key order, so that neighbouring rows share pages.
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    for (key, d) in rows {
+        let mut d = d.clone();
+        d.settle();
+        if d.is_noop() {
+            continue;
+        }
+        let left: (i64, i64, i64, i64, i64, i64) = conn
+            .prepare_cached(
+                "INSERT INTO rollups (site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (site_id, dim, day, value) DO UPDATE SET
+                   visits = visits + excluded.visits, pageviews = pageviews + excluded.pageviews,
+                   events = events + excluded.events, bounces = bounces + excluded.bounces,
+                   duration = duration + excluded.duration, engaged_ms = engaged_ms + excluded.engaged_ms
+                 RETURNING visits, pageviews, events, bounces, duration, engaged_ms",
+            )?
+            .query_row(
+                params![
+                    key.site,
+                    key.dim,
+                    key.day,
+                    key.value,
+                    d.visits,
+                    d.pageviews,
+                    d.events,
+                    d.bounces,
+                    d.duration,
+                    d.engaged_ms
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )?;
+        if !d.add.is_empty() {
+            add_numbers(conn, key, d.add)?;
+        }
+        if !d.remove.is_empty() {
+            remove_numbers(conn, key, d.remove)?;
+        }
+        if left == (0, 0, 0, 0, 0, 0) {
+            conn.prepare_cached(
+                "DELETE FROM rollups WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
+            )?
+            .execute(params![key.site, key.dim, key.day, key.value])?;
+        }
+    }
+    Ok(())
+}
+
+fn write_chunk(conn: &Connection, key: &Key, chunk: i64, numbers: &[u32]) -> Result<()> {
+    if numbers.is_empty() {
+        conn.prepare_cached(
+            "DELETE FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4 AND chunk = ?5",
+        )?
+        .execute(params![key.site, key.dim, key.day, key.value, chunk])?;
+    } else {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![key.site, key.dim, key.day, key.value, chunk, visitors::encode(numbers)])?;
+    }
+    Ok(())
+}
+
+/// Adds numbers to a row's last chunk, starting new chunks as it fills.
+fn add_numbers(conn: &Connection, key: &Key, mut add: Vec<u32>) -> Result<()> {
+    let last: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT chunk, numbers FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4
+             ORDER BY chunk DESC LIMIT 1",
+        )?
+        .query_row(params![key.site, key.dim, key.day, key.value], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let (mut chunk, mut set) = match last {
+        Some((c, bytes)) => (c, visitors::decode(&bytes)),
+        None => (0, Vec::new()),
+    };
+    set.append(&mut add);
+    set.sort_unstable();
+    for piece in set.chunks(CHUNK) {
+        write_chunk(conn, key, chunk, piece)?;
+        chunk += 1;
+    }
+    Ok(())
+}
+
+/// Takes one occurrence of each number out of a row's chunks, newest first (a visit's entries were
+/// mostly added recently).
+fn remove_numbers(conn: &Connection, key: &Key, mut gone: Vec<u32>) -> Result<()> {
+    let chunks: Vec<(i64, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT chunk, numbers FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4
+             ORDER BY chunk DESC",
+        )?
+        .query_map(params![key.site, key.dim, key.day, key.value], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (chunk, bytes) in chunks {
+        if gone.is_empty() {
+            break;
+        }
+        let mut set = visitors::decode(&bytes);
+        let before = set.len();
+        let mut still = Vec::new();
+        for g in gone {
+            if visitors::remove_each(&mut set, &[g]) == 0 {
+                still.push(g);
+            }
+        }
+        gone = still;
+        if set.len() != before {
+            write_chunk(conn, key, chunk, &set)?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a site's rollups of local days up to `last_day` (retention).
+pub fn delete_through(conn: &Connection, site: &str, last_day: i32) -> Result<()> {
+    for code in codes() {
+        for table in ["rollups", "rollup_visitors"] {
+            conn.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE site_id = ?1 AND dim = ?2 AND day <= ?3"
+            ))?
+            .execute(params![site, code, last_day])?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every rollup of a site (removal, or before counting afresh).
+pub fn delete_site(conn: &Connection, site: &str) -> Result<()> {
+    for table in ["rollups", "rollup_visitors", "rollup_zones"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE site_id = ?1"))?
+            .execute([site])?;
+    }
+    Ok(())
+}
+
+/// The time zone a site's rollups were counted in (None: never counted).
+pub fn zone_of(conn: &Connection, site: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT timezone FROM rollup_zones WHERE site_id = ?1")?
+        .query_row([site], |r| r.get(0))
+        .optional()?)
+}
+
+/// The rollup key and figures of a stored visit.
+pub fn visit_key<'a>(v: &'a visits::StoredVisit, zone: Zone, salt: u64) -> (VisitKey<'a>, Figures) {
+    let mut dims_: [&str; VISIT_DIMS.len()] = [""; VISIT_DIMS.len()];
+    for (i, d) in v.dims.iter().enumerate() {
+        dims_[i] = d;
+    }
+    (
+        VisitKey {
+            site: &v.site,
+            day: zone.day(v.started_at),
+            visitor: visitors::number(salt, v.visitor),
+            dims: dims_,
+        },
+        Figures {
+            pageviews: v.pageviews,
+            events: v.events,
+            duration: contribution::duration(v.engaged_ms, v.started_at, v.last_at),
+        },
+    )
+}
+
+/// Counts a site's rollups afresh from its visits and events, in the given time zone. Returns the visits
+/// counted.
+pub fn rebuild(
+    conn: &Connection,
+    site: &str,
+    zone: Zone,
+    timezone: &str,
+    salt: u64,
+) -> Result<usize> {
+    delete_site(conn, site)?;
+    let (mut after, mut counted) = (0, 0);
+    loop {
+        let batch = visits::stored_after(conn, site, after, 2000)?;
+        let Some(last) = batch.last() else {
+            break;
+        };
+        after = last.id;
+        let mut deltas = Deltas::default();
+        for v in &batch {
+            let events = events::of_visit(conn, v.id, v.first_event, v.last_event)?;
+            let refs: Vec<_> = events.iter().map(|e| e.as_ref()).collect();
+            let (key, figures) = visit_key(v, zone, salt);
+            contribution::whole_visit(&mut deltas, &key, figures, &refs, 1);
+        }
+        counted += batch.len();
+        apply(conn, &deltas)?;
+    }
+    conn.prepare_cached("INSERT OR REPLACE INTO rollup_zones (site_id, timezone) VALUES (?1, ?2)")?
+        .execute(params![site, timezone])?;
+    Ok(counted)
+}
