@@ -238,7 +238,7 @@ impl OpenVisits {
             .map(|(k, v)| (v.last_at, *k, v.seen.len()))
             .collect();
         clean.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
-        let mut count = self.map.len() - clean.len();
+        let dirty = self.map.len() - clean.len();
         let mut seen: usize = self
             .map
             .values()
@@ -247,11 +247,10 @@ impl OpenVisits {
             .sum();
         let mut fits = clean.len();
         for (i, (_, _, n)) in clean.iter().enumerate() {
-            if count + 1 > self.capacity * 9 / 10 || seen + n > SEEN_CAPACITY * 9 / 10 {
+            if dirty + i + 1 > self.capacity * 9 / 10 || seen + n > SEEN_CAPACITY * 9 / 10 {
                 fits = i;
                 break;
             }
-            count += 1;
             seen += n;
         }
         for (_, key, _) in &clean[fits..] {
