@@ -48,7 +48,7 @@ pub struct VisitState {
     pub visitor: u32,
     pub first_event: i64,
     pub last_event: i64,
-    /// The latest page view's event id; 0 when none was seen since the state was read from its row.
+    /// The event whose page is the exit page: the latest page view, or the first event before one.
     pub exit_event: i64,
     pub last_at: i64,
     pub pageviews: i64,
@@ -74,7 +74,8 @@ impl VisitState {
             visitor,
             first_event: event_id,
             last_event: event_id,
-            exit_event: if pageview { event_id } else { 0 },
+            // A visit's exit page is its first event's page until it views a page.
+            exit_event: event_id,
             last_at: e.ts,
             pageviews: pageview as i64,
             events: 1,
@@ -105,6 +106,14 @@ impl VisitState {
         }
         self.engaged_ms += e.engaged_ms.unwrap_or(0);
         self.dirty = true;
+    }
+
+    /// Whether its row and its figures in the rollups are up to date, so memory may let it go.
+    pub fn settled(&self) -> bool {
+        !self.dirty
+            && self
+                .counted
+                .is_some_and(|c| c.figures == self.figures() && c.exit_event == self.exit_event)
     }
 
     pub fn figures(&self) -> Figures {
@@ -222,38 +231,38 @@ impl OpenVisits {
 
     /// After the rows were written: drops visits that have ended and, past the bounds, the least
     /// recently active ones (down to 90% of them, so trimming is not repeated with every batch). Visits
-    /// changed since the rows were written stay.
+    /// not settled (changed since their row and figures were written) stay.
     pub fn trim(&mut self, now: i64) {
         self.map
-            .retain(|_, v| v.dirty || now - v.last_at < VISIT_TIMEOUT_SECS);
+            .retain(|_, v| !v.settled() || now - v.last_at < VISIT_TIMEOUT_SECS);
         self.recount();
         if !self.over_capacity() {
             return;
         }
-        // Keep the most recently active clean visits while they fit in 90% of both bounds.
-        let mut clean: Vec<(i64, VisitKey, usize)> = self
+        // Keep the most recently active settled visits while they fit in 90% of both bounds.
+        let mut settled: Vec<(i64, VisitKey, usize)> = self
             .map
             .iter()
-            .filter(|(_, v)| !v.dirty)
+            .filter(|(_, v)| v.settled())
             .map(|(k, v)| (v.last_at, *k, v.seen.len()))
             .collect();
-        clean.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
-        let dirty = self.map.len() - clean.len();
+        settled.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
+        let unsettled = self.map.len() - settled.len();
         let mut seen: usize = self
             .map
             .values()
-            .filter(|v| v.dirty)
+            .filter(|v| !v.settled())
             .map(|v| v.seen.len())
             .sum();
-        let mut fits = clean.len();
-        for (i, (_, _, n)) in clean.iter().enumerate() {
-            if dirty + i + 1 > self.capacity * 9 / 10 || seen + n > SEEN_CAPACITY * 9 / 10 {
+        let mut fits = settled.len();
+        for (i, (_, _, n)) in settled.iter().enumerate() {
+            if unsettled + i + 1 > self.capacity * 9 / 10 || seen + n > SEEN_CAPACITY * 9 / 10 {
                 fits = i;
                 break;
             }
             seen += n;
         }
-        for (_, key, _) in &clean[fits..] {
+        for (_, key, _) in &settled[fits..] {
             self.map.remove(key);
         }
         self.recount();
@@ -273,8 +282,9 @@ mod tests {
         assert_ne!(a, visitor_key(b"secret-a", ConsentId(2)));
     }
 
+    /// A settled state: its row and figures written.
     fn state(id: i64, last_at: i64) -> VisitState {
-        VisitState {
+        let mut v = VisitState {
             id,
             started_at: last_at,
             day: 0,
@@ -289,7 +299,12 @@ mod tests {
             dirty: false,
             counted: None,
             seen: Vec::new(),
-        }
+        };
+        v.counted = Some(Counted {
+            figures: v.figures(),
+            exit_event: v.exit_event,
+        });
+        v
     }
 
     #[test]

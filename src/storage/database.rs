@@ -117,7 +117,7 @@ impl Database {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let next_event = events::max_id(&tx)? + 1;
+        let next_event = events::next_id(&tx)?;
         Ok(Seeder {
             tx,
             next_event,

@@ -15,6 +15,16 @@ pub fn max_id(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// The id the next event gets: above every id in use and above the watermark of rows written, so that an
+/// id freed by erasure or retention is never used again (events after the watermark are the ones a
+/// restart after a crash recounts).
+pub fn next_id(conn: &Connection) -> Result<i64> {
+    let watermark: i64 = conn
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'flushed_event'")?
+        .query_row([], |r| r.get(0))?;
+    Ok(max_id(conn)?.max(watermark) + 1)
+}
+
 /// Appends an event with the id the writer gave it.
 pub fn insert(conn: &Connection, id: i64, visit_id: i64, visitor: i64, e: &NewEvent) -> Result<()> {
     conn.prepare_cached(

@@ -88,12 +88,11 @@ impl Facts {
             .unwrap_or("")
     }
 
-    fn prop(&self, e: &EventFact, key: &str) -> &str {
+    fn prop(&self, e: &EventFact, key: &str) -> Option<&str> {
         e.props
             .iter()
             .find(|(k, _)| self.str(*k) == key)
             .map(|(_, v)| self.str(*v))
-            .unwrap_or("")
     }
 
     /// The shown value of a visit dimension for a visit.
@@ -107,7 +106,7 @@ impl Facts {
         match d {
             Dimension::Page => Some(d.display(self.str(e.page)).to_string()),
             Dimension::Name => Some(d.display(self.str(e.name)).to_string()),
-            Dimension::Prop(k) => Some(d.display(self.prop(e, k)).to_string()),
+            Dimension::Prop(k) => Some(d.display(self.prop(e, k).unwrap_or("")).to_string()),
             _ => self.visit_value(v, d),
         }
     }
@@ -123,10 +122,14 @@ pub struct Spec<'a> {
     pub entries: bool,
 }
 
-fn add_visit(acc: &mut Acc, v: &VisitFact) {
+/// Counts a visit in a group. Groups of event dimension values take visits and visitors only: their
+/// bounces and durations are those of visits entering on the page (`Groups::entries`).
+fn add_visit(acc: &mut Acc, v: &VisitFact, whole: bool) {
     acc.visits += 1;
-    acc.bounces += v.bounce() as u64;
-    acc.duration += v.duration;
+    if whole {
+        acc.bounces += v.bounce() as u64;
+        acc.duration += v.duration;
+    }
     acc.visitors.push(v.visitor);
 }
 
@@ -142,6 +145,7 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
             .flat_map(|f| f.conditions())
             .any(|c| c.dim.is_event());
     let page_pos = spec.dimensions.iter().position(|d| d == &Dimension::Page);
+    let whole_visits = !spec.dimensions.iter().any(Dimension::is_event);
     for v in facts
         .visits
         .iter()
@@ -166,7 +170,7 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
                 continue;
             }
             let acc = groups.rows.entry(key_of(&value)).or_default();
-            add_visit(acc, v);
+            add_visit(acc, v, true);
             acc.pageviews += v.pageviews;
             acc.events += v.events;
             continue;
@@ -174,6 +178,14 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
         let events = &facts.events[v.first..v.first + v.len];
         let mut touched: HashSet<Vec<String>> = HashSet::new();
         for e in events.iter().filter(|e| e.kind != EventKind::Engagement) {
+            // A property breakdown has rows for the events that carry the property only.
+            let carries = |d: &Dimension| match d {
+                Dimension::Prop(k) => facts.prop(e, k).is_some(),
+                _ => true,
+            };
+            if !spec.dimensions.iter().all(carries) {
+                continue;
+            }
             let value = |d: &Dimension| facts.event_value(v, e, d);
             if !spec.filters.iter().all(|f| f.eval(&value)) {
                 continue;
@@ -183,7 +195,7 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
             acc.pageviews += (e.kind == EventKind::Pageview) as u64;
             acc.events += 1;
             if touched.insert(key) {
-                add_visit(acc, v);
+                add_visit(acc, v, whole_visits);
             }
         }
         if touched.is_empty() {
@@ -213,7 +225,7 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
                 .to_string();
             let mut key = key_of(&|d: &Dimension| facts.visit_value(v, d));
             key[pos] = entry;
-            add_visit(groups.entries.entry(key).or_default(), v);
+            add_visit(groups.entries.entry(key).or_default(), v, true);
         }
     }
     groups

@@ -41,7 +41,8 @@ pub(super) struct Committed {
     pub effects: Vec<Effect>,
     /// Every open visit's row was written in the batch, and the writer's gathered rollup changes.
     pub flushed: bool,
-    pub last_event: i64,
+    /// Every event up to this one is reflected in visit rows and rollups (the last flush's watermark).
+    pub flushed_through: Option<i64>,
     /// Rollup changes gathered after the batch's last flush.
     pub deltas: Deltas,
 }
@@ -63,6 +64,7 @@ pub(super) struct Batch<'a> {
     /// Latest records read from the log in this batch, for ids not touched.
     looked_up: HashMap<u128, Option<LatestConsent>>,
     flushed: bool,
+    flushed_through: Option<i64>,
     effects: Vec<Effect>,
 }
 
@@ -83,11 +85,12 @@ impl<'a> Batch<'a> {
             open,
             pending,
             deltas: Deltas::default(),
-            next_event: events::max_id(conn)? + 1,
+            next_event: events::next_id(conn)?,
             staged: HashMap::new(),
             touched: HashSet::new(),
             looked_up: HashMap::new(),
             flushed: false,
+            flushed_through: None,
             effects: Vec::new(),
         })
     }
@@ -114,6 +117,7 @@ impl<'a> Batch<'a> {
         rollups::apply(self.conn, &self.deltas)?;
         self.deltas = Deltas::default();
         self.flushed = true;
+        self.flushed_through = Some(self.last_event());
         Ok(())
     }
 
@@ -150,7 +154,7 @@ impl<'a> Batch<'a> {
 
     pub fn finish(self) -> Committed {
         Committed {
-            last_event: self.last_event(),
+            flushed_through: self.flushed_through,
             staged: self.staged,
             effects: self.effects,
             flushed: self.flushed,
@@ -193,7 +197,12 @@ impl<'a> Batch<'a> {
                 });
                 Ok(Ok(Outcome::Purged(purged.report, purged.more)))
             }
-            Op::Flush | Op::Shutdown | Op::Crash => Ok(Ok(Outcome::Done)),
+            // Whatever was stored before this job, in this batch or earlier, is written.
+            Op::Flush | Op::Shutdown => {
+                self.flush_all()?;
+                Ok(Ok(Outcome::Done))
+            }
+            Op::Crash => Ok(Ok(Outcome::Done)),
         }
     }
 
@@ -267,7 +276,15 @@ impl<'a> Batch<'a> {
             }
             // Engaged time belongs to a page view's visit; alone it makes no visit.
             _ if counting::is_engagement(e) => return Ok(EventOutcome::Dropped),
-            _ => {
+            ended => {
+                // The visit this one follows leaves memory: its row and figures are written first.
+                if let Some(mut old) = ended {
+                    if old.dirty {
+                        visits::write(self.conn, &old)?;
+                        old.dirty = false;
+                    }
+                    counting::count_visit(self.conn, &mut self.deltas, &e.site, &mut old)?;
+                }
                 let visit = visits::insert(self.conn, e, visitor, event_id)?;
                 events::insert(self.conn, event_id, visit, visitor, e)?;
                 let day = site.zone.day(e.ts);
@@ -292,6 +309,10 @@ impl<'a> Batch<'a> {
     /// Erases every row derived from a consent id (privacy invariant 5): on every site, the visits of the
     /// visitor key the id has there and the events in those visits' ranges, then the consent records.
     fn erase(&mut self, id: ConsentId) -> Result<ErasureReport> {
+        // The rollups are brought up to date with the rows, and what the erased visits counted is taken out
+        // of them in this same transaction: a crash right after cannot bring any of it back.
+        self.flush_all()?;
+        let mut gone = Deltas::default();
         let mut report = ErasureReport::default();
         let mut keys = Vec::new();
         for (name, site) in self.sites {
@@ -307,13 +328,14 @@ impl<'a> Batch<'a> {
                 let held = held.as_ref().filter(|v| v.id == sv.id);
                 let last = held.map_or(sv.last_event, |v| v.last_event.max(sv.last_event));
                 let evs = events::of_visit(self.conn, sv.id, sv.first_event, last)?;
-                counting::uncount_visit(&mut self.deltas, &sv, site, held, &evs)?;
+                counting::uncount_visit(&mut gone, &sv, site, held, &evs)?;
                 report.events += events::delete_of_visit(self.conn, sv.id, sv.first_event, last)?;
             }
             report.visits += visits::delete_of_visitor(self.conn, name, visitor)?;
             self.staged.remove(&key);
             keys.push(key);
         }
+        rollups::apply(self.conn, &gone)?;
         report.consent_records = consents::delete_of(self.conn, id)?;
         self.touched.insert(id.0);
         self.effects.push(Effect::ForgetConsent(id.0, keys));

@@ -208,27 +208,31 @@ pub fn repair(
         };
         let day = site.zone.day(old.started_at);
         let visitor = visitors::number(site.salt, old.visitor);
-        // What the rollups held: the row as it was, and the events up to the watermark.
-        if old.first_event <= watermark {
-            let (_, figures) = rollups::visit_key(&old, site.zone, site.salt);
-            contribution::visit(
+        // What the rollups held: the visit as its events up to the watermark made it (at that flush every
+        // visit was counted), if it had any.
+        let held: Vec<&StoredEvent> = evs.iter().filter(|e| e.id <= watermark).collect();
+        if let Some(last) = held.last() {
+            let refs: Vec<_> = held.iter().map(|e| e.as_ref()).collect();
+            let figures = contribution::figures_of(
+                &refs,
+                old.started_at,
+                held.iter().map(|e| e.ts).max().unwrap_or(last.ts),
+            );
+            let mut dims = old.dims.clone();
+            dims[EXIT] = held
+                .iter()
+                .rev()
+                .find(|e| e.name == "pageview")
+                .unwrap_or(&held[0])
+                .path
+                .clone();
+            contribution::whole_visit(
                 &mut deltas,
-                &key_of(&old.site, day, visitor, &old.dims),
+                &key_of(&old.site, day, visitor, &dims),
                 figures,
+                &refs,
                 -1,
             );
-            let mut seen = Vec::new();
-            for e in evs.iter().filter(|e| e.id <= watermark) {
-                contribution::event(
-                    &mut deltas,
-                    &old.site,
-                    day,
-                    visitor,
-                    &e.as_ref(),
-                    &mut seen,
-                    -1,
-                );
-            }
         }
         let (_, figures) = rollups::visit_key(&new, site.zone, site.salt);
         let refs: Vec<_> = evs.iter().map(StoredEvent::as_ref).collect();

@@ -12,6 +12,8 @@
 mod batch;
 mod counting;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
@@ -236,11 +238,8 @@ impl Writer {
     /// every job of every batch for a case that is rare.
     fn run_batch(&mut self, jobs: Vec<Job>) {
         let now = crate::now();
-        let flush = now - self.last_flush >= FLUSH_SECS
-            || self.open.over_capacity()
-            || jobs
-                .iter()
-                .any(|j| matches!(j.op, Op::Flush | Op::Shutdown));
+        // Flush and Shutdown jobs write what is before them where they stand.
+        let flush = now - self.last_flush >= FLUSH_SECS || self.open.over_capacity();
         match self.commit(&jobs, now, flush) {
             Ok((answers, batch)) => {
                 self.apply(batch, now);
@@ -302,8 +301,8 @@ impl Writer {
                 .map(|job| batch.apply(&job.op))
                 .collect::<Result<Vec<_>>>()?;
             let done = batch.finish();
-            if done.flushed {
-                set_watermark(&tx, done.last_event)?;
+            if let Some(watermark) = done.flushed_through {
+                set_watermark(&tx, watermark)?;
             }
             tx.commit()?;
             return Ok((answers, done));
@@ -399,7 +398,9 @@ impl Writer {
         )?;
         batch.flush_all()?;
         let done = batch.finish();
-        set_watermark(&tx, done.last_event)?;
+        if let Some(watermark) = done.flushed_through {
+            set_watermark(&tx, watermark)?;
+        }
         tx.commit()?;
         self.apply(done, now);
         Ok(())

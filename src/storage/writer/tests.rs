@@ -17,18 +17,18 @@ use crate::storage::Database;
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 
-struct Harness {
+pub(super) struct Harness {
     dir: tempfile::TempDir,
     writer: Option<Writer>,
     cache: Arc<ConsentCache>,
 }
 
-fn at(ts: i64) -> OffsetDateTime {
+pub(super) fn at(ts: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(ts).unwrap()
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(super) fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Database::open(&dir.path().join("w.db")).unwrap();
         let cfg = SiteConfig::new_default("A", vec!["a.example".into()]);
@@ -43,32 +43,32 @@ impl Harness {
         h
     }
 
-    fn path(&self) -> std::path::PathBuf {
+    pub(super) fn path(&self) -> std::path::PathBuf {
         self.dir.path().join("w.db")
     }
 
-    fn db(&self) -> Database {
+    pub(super) fn db(&self) -> Database {
         Database::open(&self.path()).unwrap()
     }
 
-    fn conn(&self) -> Connection {
+    pub(super) fn conn(&self) -> Connection {
         Connection::open(self.path()).unwrap()
     }
 
     /// A new writer on the same file, as after a restart (the old one is dropped without writing).
-    fn restart(&mut self, now: i64) {
+    pub(super) fn restart(&mut self, now: i64) {
         self.writer = None;
         self.cache = Arc::new(ConsentCache::default());
         let conn = crate::storage::db::open_and_migrate(&self.path()).unwrap();
         self.writer = Some(Writer::new(conn, self.cache.clone(), now).unwrap());
     }
 
-    fn writer(&mut self) -> &mut Writer {
+    pub(super) fn writer(&mut self) -> &mut Writer {
         self.writer.as_mut().unwrap()
     }
 
     /// Runs the ops as one batch and returns their answers.
-    fn batch(&mut self, ops: Vec<Op>) -> Vec<Result<Outcome>> {
+    pub(super) fn batch(&mut self, ops: Vec<Op>) -> Vec<Result<Outcome>> {
         let mut answers = Vec::new();
         let jobs = ops
             .into_iter()
@@ -88,12 +88,18 @@ impl Harness {
             .collect()
     }
 
-    fn count(&self, sql: &str) -> i64 {
+    pub(super) fn count(&self, sql: &str) -> i64 {
         self.conn().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 }
 
-fn consent(id: ConsentId, site: &str, revision: u32, analytics: bool, created: i64) -> Op {
+pub(super) fn consent(
+    id: ConsentId,
+    site: &str,
+    revision: u32,
+    analytics: bool,
+    created: i64,
+) -> Op {
     let choices: BTreeMap<String, bool> = [
         ("necessary".to_string(), true),
         ("analytics".to_string(), analytics),
@@ -117,7 +123,7 @@ fn consent(id: ConsentId, site: &str, revision: u32, analytics: bool, created: i
     })
 }
 
-fn event(id: ConsentId, name: &str, path: &str, ts: i64) -> Op {
+pub(super) fn event(id: ConsentId, name: &str, path: &str, ts: i64) -> Op {
     Op::Event {
         consent_id: id,
         event: Box::new(NewEvent {
