@@ -67,6 +67,14 @@ impl TestApp {
     }
 
     pub fn with_env(env: &[(&str, &str)]) -> TestApp {
+        Self::build(env, |_| {})
+    }
+
+    /// The demo and "other" sites, whatever `setup` adds to the database, then the app.
+    pub fn build(
+        env: &[(&str, &str)],
+        setup: impl FnOnce(&mut assent::storage::Database),
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let s = settings(dir.path(), env);
         {
@@ -80,6 +88,7 @@ impl TestApp {
             .expect("demo site");
             assent::commands::site::add(&mut db, "other", vec!["other.example".into()], None)
                 .expect("other site");
+            setup(&mut db);
         }
         let (state, _writer) = AppState::open(s).expect("state");
         TestApp { dir, state }

@@ -201,6 +201,10 @@ fn fill_buckets(q: &Query, period: &Period, rows: &mut Vec<Row>) {
 /// Answers a query (and its comparison, if any).
 pub fn run(source: &dyn Source, q: &Query) -> Result<Answer> {
     let (mut rows, totals, from_rollups) = rows_for(source, q, &q.period)?;
+    // An aggregate has exactly one row, zeros when nothing matched.
+    if q.dimensions.is_empty() && rows.is_empty() {
+        rows.push(Row::new(Vec::new(), Default::default()));
+    }
     let entry = wants_entries(q);
     if q.all_buckets || q.comparison.is_some() {
         fill_buckets(q, &q.period, &mut rows);
@@ -213,6 +217,9 @@ pub fn run(source: &dyn Source, q: &Query) -> Result<Answer> {
         None => None,
         Some(period) => {
             let (mut rows, totals, _) = rows_for(source, q, period)?;
+            if q.dimensions.is_empty() && rows.is_empty() {
+                rows.push(Row::new(Vec::new(), Default::default()));
+            }
             fill_buckets(q, period, &mut rows);
             let everything = Query {
                 offset: 0,
