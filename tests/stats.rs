@@ -13,6 +13,15 @@ use assent::domain::event::NewEvent;
 use common::*;
 use serde_json::{Value, json};
 
+/// An event of the dataset: (UTC time, name, page, property, engaged ms).
+type Hit<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    Option<i64>,
+);
+
 struct Visit<'a> {
     source: Option<&'a str>,
     referrer: Option<&'a str>,
@@ -20,13 +29,7 @@ struct Visit<'a> {
     country: Option<&'a str>,
     client: (&'a str, &'a str, &'a str, &'a str),
     /// (UTC time "2026-10-05T08:00:00Z", name, page, props, engaged ms)
-    events: Vec<(
-        &'a str,
-        &'a str,
-        &'a str,
-        Option<(&'a str, &'a str)>,
-        Option<i64>,
-    )>,
+    events: Vec<Hit<'a>>,
 }
 
 fn ts(s: &str) -> i64 {
