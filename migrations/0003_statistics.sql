@@ -3,6 +3,10 @@
 -- A visit's screen size class, and `events` counting page views and custom events only (engaged-time
 -- pings are not events).
 ALTER TABLE visits ADD COLUMN screen TEXT NOT NULL DEFAULT '';
+-- Events are found through their visit (by the id range its row records): the visitor key in every event
+-- row and the index on (site, time) are dead weight.
+ALTER TABLE events DROP COLUMN visitor;
+DROP INDEX events_by_site_time;
 UPDATE visits SET events = r.n
 FROM (SELECT visit_id, COUNT(*) AS n FROM events WHERE name <> 'engagement' GROUP BY visit_id) AS r
 WHERE visits.id = r.visit_id;
@@ -25,15 +29,17 @@ CREATE TABLE rollups (
     PRIMARY KEY (site_id, dim, day, value)
 ) STRICT, WITHOUT ROWID;
 
+-- A rowid table, so that a chunk (a few kilobytes) lives in its own page rather than spilling over.
 CREATE TABLE rollup_visitors (
+    id      INTEGER PRIMARY KEY,
     site_id TEXT NOT NULL,
     dim     INTEGER NOT NULL,
     day     INTEGER NOT NULL,
     value   TEXT NOT NULL,
     chunk   INTEGER NOT NULL,
-    numbers BLOB NOT NULL,
-    PRIMARY KEY (site_id, dim, day, value, chunk)
-) STRICT, WITHOUT ROWID;
+    numbers BLOB NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX rollup_visitors_by_row ON rollup_visitors (site_id, dim, day, value, chunk);
 
 -- The time zone each site's rollups were counted in; a site whose zone changed is counted again.
 CREATE TABLE rollup_zones (

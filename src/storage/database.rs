@@ -129,6 +129,16 @@ impl Database {
     }
 }
 
+fn counting_ref(e: &NewEvent) -> contribution::EventRef<'_> {
+    contribution::EventRef {
+        kind: contribution::kind_of(&e.name),
+        name: &e.name,
+        page: &e.path,
+        props: &e.prop_pairs,
+        engaged_ms: e.engaged_ms.unwrap_or(0),
+    }
+}
+
 /// Writes synthetic consent records and whole visits of one site in one transaction, counted in its
 /// rollups as the writer would count them.
 pub struct Seeder<'a> {
@@ -167,26 +177,54 @@ impl Seeder<'_> {
             self.next_event += 1;
             match &mut states[v] {
                 Some(state) => {
-                    events::insert(&self.tx, id, state.id, *visitor, e)?;
+                    events::insert(&self.tx, id, state.id, e)?;
                     state.absorb(id, e);
                 }
                 None => {
                     let visit = visits::insert(&self.tx, e, *visitor, id)?;
-                    events::insert(&self.tx, id, visit, *visitor, e)?;
+                    events::insert(&self.tx, id, visit, e)?;
                     let (day, number) =
                         (self.zone.day(e.ts), visitors::number(self.salt, *visitor));
                     states[v] = Some(VisitState::first(visit, id, e, day, number));
                 }
             }
         }
-        for state in states.iter().flatten() {
+        for (state, (_, evs)) in states.iter().zip(all) {
+            let Some(state) = state else {
+                continue;
+            };
             visits::write(&self.tx, state)?;
-            if let Some(row) = visits::stored(&self.tx, state.id)? {
-                let evs = events::of_visit(&self.tx, row.id, row.first_event, row.last_event)?;
-                let refs: Vec<_> = evs.iter().map(|e| e.as_ref()).collect();
-                let (key, figures) = rollups::visit_key(&row, self.zone, self.salt);
-                contribution::whole_visit(&mut self.deltas, &key, figures, &refs, 1);
-            }
+            // Counted from the events in hand, as the writer would count them from the rows.
+            let first = &evs[0];
+            let exit = evs
+                .iter()
+                .rev()
+                .find(|e| e.name == "pageview")
+                .unwrap_or(first);
+            let values = [
+                first.source.as_deref().unwrap_or(""),
+                first.referrer.as_deref().unwrap_or(""),
+                first.utm_source.as_deref().unwrap_or(""),
+                first.utm_medium.as_deref().unwrap_or(""),
+                first.utm_campaign.as_deref().unwrap_or(""),
+                first.utm_content.as_deref().unwrap_or(""),
+                first.utm_term.as_deref().unwrap_or(""),
+                first.country.as_deref().unwrap_or(""),
+                &first.browser,
+                &first.os,
+                &first.device,
+                &first.screen,
+                &first.path,
+                &exit.path,
+            ];
+            let key = contribution::VisitKey {
+                site: &first.site,
+                day: state.day,
+                visitor: state.visitor,
+                dims: values,
+            };
+            let refs: Vec<_> = evs.iter().map(counting_ref).collect();
+            contribution::whole_visit(&mut self.deltas, &key, state.figures(), &refs, 1);
         }
         Ok(())
     }

@@ -26,16 +26,15 @@ pub fn next_id(conn: &Connection) -> Result<i64> {
 }
 
 /// Appends an event with the id the writer gave it.
-pub fn insert(conn: &Connection, id: i64, visit_id: i64, visitor: i64, e: &NewEvent) -> Result<()> {
+pub fn insert(conn: &Connection, id: i64, visit_id: i64, e: &NewEvent) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO events (id, site_id, visit_id, visitor, ts, name, path, props, engaged_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO events (id, site_id, visit_id, ts, name, path, props, engaged_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         id,
         e.site,
         visit_id,
-        visitor,
         e.ts,
         e.name,
         e.path,

@@ -91,22 +91,12 @@ pub fn purge(conn: &Connection, cutoff: i64, cuts: &[SiteCut], dry_run: bool) ->
     let mut out = Purged::default();
     let of_purged_visits =
         "FROM events WHERE id <= ?1 AND visit_id IN (SELECT id FROM temp.purged_visits)";
-    // Events whose visit row is gone (none should be) are still deleted by age.
-    let orphans = "FROM events WHERE site_id = ?1 AND ts < ?2
-                   AND NOT EXISTS (SELECT 1 FROM visits WHERE visits.id = events.visit_id)";
     if dry_run {
         out.report.events = conn.query_row(
             &format!("SELECT COUNT(*) {of_purged_visits}"),
             [last],
             |r| r.get::<_, i64>(0),
         )? as usize;
-        for cut in cuts {
-            out.report.events += conn.query_row(
-                &format!("SELECT COUNT(*) {orphans}"),
-                params![cut.site, cut.visits_before],
-                |r| r.get::<_, i64>(0),
-            )? as usize;
-        }
         out.report.visits = conn.query_row("SELECT COUNT(*) FROM temp.purged_visits", [], |r| {
             r.get::<_, i64>(0)
         })? as usize;
@@ -129,13 +119,6 @@ pub fn purge(conn: &Connection, cutoff: i64, cuts: &[SiteCut], dry_run: bool) ->
         let site = &cut.site;
         // The rollups of the days that go (nothing more to do after the first slice).
         rollups::delete_through(conn, site, cut.days_through)?;
-        // Orphans are none or few; they go whole once the visits are done.
-        if !out.more {
-            out.report.events += conn.execute(
-                &format!("DELETE {orphans}"),
-                params![site, cut.visits_before],
-            )?;
-        }
         let mut stmt = conn.prepare_cached(
             "DELETE FROM consents WHERE id IN
                (SELECT id FROM consents WHERE site_id = ?1 AND created_at < ?2 ORDER BY created_at LIMIT ?3)

@@ -11,9 +11,37 @@ use crate::domain::stats::visitors;
 use crate::error::Result;
 use crate::storage::{events, visits};
 
-/// Visitor numbers per stored chunk: a row is rewritten in pieces of at most this many, so a busy day's
-/// totals do not rewrite every number with every change.
-const CHUNK: usize = 4096;
+/// Largest encoded chunk of visitor numbers: a row's numbers are stored in pieces that each fill most of
+/// a database page (4 KiB), so a busy day's totals do not rewrite every number with every change and no
+/// piece spills onto overflow pages.
+const CHUNK_BYTES: usize = 3900;
+
+/// Splits a sorted multiset into pieces whose encoding fits [`CHUNK_BYTES`].
+fn pieces(set: &[u32]) -> Vec<&[u32]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes, mut prev) = (0, 0, 0u32);
+    for (i, &n) in set.iter().enumerate() {
+        let gap = n - prev;
+        let len = match gap {
+            0..0x80 => 1,
+            0x80..0x4000 => 2,
+            0x4000..0x20_0000 => 3,
+            0x20_0000..0x1000_0000 => 4,
+            _ => 5,
+        };
+        if bytes + len > CHUNK_BYTES {
+            out.push(&set[start..i]);
+            start = i;
+            // A piece starts from zero: its first number is encoded whole.
+            bytes = 5;
+        } else {
+            bytes += len;
+        }
+        prev = n;
+    }
+    out.push(&set[start..]);
+    out
+}
 
 /// Every rollup code in use.
 fn codes() -> impl Iterator<Item = u16> {
@@ -82,7 +110,8 @@ fn write_chunk(conn: &Connection, key: &Key, chunk: i64, numbers: &[u32]) -> Res
         .execute(params![key.site, key.dim, key.day, key.value, chunk])?;
     } else {
         conn.prepare_cached(
-            "INSERT OR REPLACE INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (site_id, dim, day, value, chunk) DO UPDATE SET numbers = excluded.numbers",
         )?
         .execute(params![key.site, key.dim, key.day, key.value, chunk, visitors::encode(numbers)])?;
     }
@@ -106,7 +135,7 @@ fn add_numbers(conn: &Connection, key: &Key, mut add: Vec<u32>) -> Result<()> {
     };
     set.append(&mut add);
     set.sort_unstable();
-    for piece in set.chunks(CHUNK) {
+    for piece in pieces(&set) {
         write_chunk(conn, key, chunk, piece)?;
         chunk += 1;
     }
@@ -226,4 +255,27 @@ pub fn rebuild(
     conn.prepare_cached("INSERT OR REPLACE INTO rollup_zones (site_id, timezone) VALUES (?1, ?2)")?
         .execute(params![site, timezone])?;
     Ok(counted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_fit_a_page_and_keep_every_number() {
+        let set: Vec<u32> = (0..20_000u32)
+            .map(|i| i.wrapping_mul(2_654_435_761))
+            .collect();
+        let mut set = set;
+        set.sort_unstable();
+        let parts = pieces(&set);
+        assert!(parts.len() > 1);
+        assert!(
+            parts
+                .iter()
+                .all(|p| visitors::encode(p).len() <= CHUNK_BYTES)
+        );
+        assert_eq!(parts.concat(), set);
+        assert_eq!(pieces(&[]).len(), 1);
+    }
 }

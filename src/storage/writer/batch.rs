@@ -271,7 +271,7 @@ impl<'a> Batch<'a> {
                     return Ok(EventOutcome::Dropped);
                 }
                 v.absorb(event_id, e);
-                events::insert(self.conn, event_id, v.id, visitor, e)?;
+                events::insert(self.conn, event_id, v.id, e)?;
                 v
             }
             // Engaged time belongs to a page view's visit; alone it makes no visit.
@@ -286,7 +286,7 @@ impl<'a> Batch<'a> {
                     counting::count_visit(self.conn, &mut self.deltas, &e.site, &mut old)?;
                 }
                 let visit = visits::insert(self.conn, e, visitor, event_id)?;
-                events::insert(self.conn, event_id, visit, visitor, e)?;
+                events::insert(self.conn, event_id, visit, e)?;
                 let day = site.zone.day(e.ts);
                 let number = contribution::visitor_number(site.salt, visitor);
                 VisitState::first(visit, event_id, e, day, number)

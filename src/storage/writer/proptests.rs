@@ -404,3 +404,37 @@ fn a_fixed_mix() {
     }
     run(steps);
 }
+
+/// `assent seed` counts its visits in the rollups as the writer would.
+#[test]
+fn seeded_rollups_equal_the_rows() {
+    let h = Harness::new();
+    let now = crate::now();
+    let mut db = h.db();
+    let mut seeder = db.seeder("a").unwrap();
+    let t = now - 3 * 86_400;
+    seeder
+        .visits(&[
+            (
+                1,
+                vec![
+                    new_event("Signup", "/pricing", t, 1, None),
+                    new_event("pageview", "/", t + 60, 0, None),
+                    new_event("engagement", "/", t + 90, 0, Some(12_000)),
+                ],
+            ),
+            (2, vec![new_event("pageview", "/blog", t + 30, 2, None)]),
+            (
+                1,
+                vec![
+                    new_event("pageview", "/docs/a", t + 7200, 0, None),
+                    new_event("pageview", "/x", t + 7300, 0, None),
+                ],
+            ),
+        ])
+        .unwrap();
+    seeder.commit().unwrap();
+    let expected = brute_force(&h, Zone::utc());
+    assert!(!expected.is_empty());
+    assert_eq!(stored_rollups(&h), expected);
+}
