@@ -198,6 +198,26 @@ impl Filter {
         }
     }
 
+    /// Evaluates the filter with a verdict per condition (the rows path, which caches verdicts by value).
+    pub fn eval_with(&self, verdict: &mut dyn FnMut(&Condition) -> bool) -> bool {
+        match self {
+            Filter::And(fs) => fs.iter().all(|f| f.eval_with(verdict)),
+            Filter::Or(fs) => fs.iter().any(|f| f.eval_with(verdict)),
+            Filter::Not(f) => !f.eval_with(verdict),
+            Filter::Cond(c) => verdict(c),
+        }
+    }
+
+    /// The conditions every match must satisfy (those joined by `and` at the top), for loading only the
+    /// rows that can match.
+    pub fn required(&self) -> Vec<&Condition> {
+        match self {
+            Filter::And(fs) => fs.iter().flat_map(|f| f.required()).collect(),
+            Filter::Cond(c) => vec![c],
+            Filter::Or(_) | Filter::Not(_) => Vec::new(),
+        }
+    }
+
     pub fn conditions(&self) -> Vec<&Condition> {
         match self {
             Filter::And(fs) | Filter::Or(fs) => fs.iter().flat_map(|f| f.conditions()).collect(),
