@@ -972,3 +972,57 @@ async fn a_key_is_limited_to_600_requests_an_hour() {
     assert_eq!(statuses.get(&200), Some(&600), "{statuses:?}");
     assert_eq!(statuses.get(&429), Some(&10), "{statuses:?}");
 }
+
+/// `POST /api/v2/queries`: a dashboard's set in one request answers exactly what each query answers on its
+/// own (rows read once per period); a bad query is named by its position; keys still see their sites only.
+#[actix_web::test]
+async fn a_batch_answers_as_its_queries_do() {
+    let (app, key, viewer) = shop().await;
+    let svc = service(&app).await;
+    let country = json!([["is", "visit:country", ["FR"]]]);
+    let page = json!([["is", "event:page", ["/pricing"]]]);
+    let mut set = Vec::new();
+    for filters in [json!([]), country, page] {
+        set.push(json!({"site_id": "shop", "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"],
+            "date_range": PERIOD, "filters": filters, "include": {"comparisons": {"mode": "previous_period"}}}));
+        set.push(json!({"site_id": "shop", "metrics": ["visitors", "pageviews"], "date_range": PERIOD,
+            "filters": filters, "dimensions": ["time:hour"]}));
+        for dim in ["event:page", "visit:entry_page", "visit:source", "visit:country", "event:props:plan"] {
+            set.push(json!({"site_id": "shop", "metrics": ["visitors", "percentage", "visits"],
+                "date_range": PERIOD, "filters": filters, "dimensions": [dim]}));
+        }
+        set.push(json!({"site_id": "shop", "metrics": ["visitors", "conversion_rate"], "date_range": PERIOD,
+            "filters": filters, "dimensions": ["event:name"]}));
+    }
+    let batch = |body: Value, key: String| {
+        TestRequest::post()
+            .uri("/api/v2/queries")
+            .insert_header(("authorization", format!("Bearer {key}")))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body.to_string())
+    };
+    let (s, answers) = call(&svc, batch(json!(set), key.clone())).await;
+    assert_eq!(s, 200, "{answers}");
+    let answers = answers.as_array().expect("an array of answers").clone();
+    assert_eq!(answers.len(), set.len());
+    let mut non_empty = 0;
+    for (query, answer) in set.iter().zip(&answers) {
+        let (s, alone) = v2(&svc, &key, query.clone()).await;
+        assert_eq!(s, 200, "{alone}");
+        assert_eq!(answer["results"], alone["results"], "{query}");
+        non_empty += (!rows(answer).is_empty()) as usize;
+    }
+    assert!(non_empty > set.len() / 2, "the set has figures to compare");
+
+    let mut bad = set[..3].to_vec();
+    bad[1]["metrics"] = json!(["nonsense"]);
+    let (s, body) = call(&svc, batch(json!(bad), key.clone())).await;
+    assert_eq!(s, 400);
+    assert!(body.to_string().contains("[1]"), "{body}");
+    for body in [json!([]), json!({"site_id": "shop"}), json!(vec![set[0].clone(); 31])] {
+        let (s, _) = call(&svc, batch(body, key.clone())).await;
+        assert_eq!(s, 400);
+    }
+    let (s, _) = call(&svc, batch(json!(set[..2]), viewer)).await;
+    assert_eq!(s, 401, "a viewer of demo reads shop through a batch");
+}

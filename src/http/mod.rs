@@ -62,6 +62,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         .default_service(web::to(api_other)),
                 )
                 .service(
+                    web::resource("/v2/queries")
+                        .route(web::post().to(stats::queries_v2))
+                        .default_service(web::to(api_other)),
+                )
+                .service(
                     web::resource("/v1/stats/realtime/visitors")
                         .route(web::get().to(stats::realtime_v1))
                         .default_service(web::to(api_other)),

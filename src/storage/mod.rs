@@ -255,6 +255,14 @@ impl Store {
             .await
     }
 
+    /// Answers a set of statistics queries (a dashboard's panels), reading the rows of each period once;
+    /// one answer or error per query, in order.
+    pub async fn stats_batch(&self, queries: Vec<Query>) -> Result<Vec<Result<Answer>>> {
+        self.flush().await?;
+        self.read(move |c| Ok(engine::run_batch(&stats::SqlSource { conn: c }, &queries)))
+            .await
+    }
+
     /// When a site's first visit started (for the period `all`).
     pub async fn first_visit(&self, site: String) -> Result<Option<i64>> {
         self.read(move |c| {

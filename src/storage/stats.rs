@@ -2,14 +2,16 @@
 //! for what rollups cannot answer. Implements the engine's [`Source`] over a read-only connection.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params};
 
 use crate::domain::event::stored_pairs;
 use crate::domain::stats::contribution::kind_of;
 use crate::domain::stats::dims::{PROP_SEPARATOR, VISIT_DIMS};
 use crate::domain::stats::engine::Source;
-use crate::domain::stats::facts::{EventFact, Facts, VisitFact};
+use crate::domain::stats::facts::{EventFact, Facts, FactsRequest, VisitFact};
 use crate::domain::stats::results::Acc;
 use crate::domain::stats::rollups::RollupRow;
 use crate::domain::stats::visitors;
@@ -28,6 +30,53 @@ impl SqlSource<'_> {
             .map_err(|_| Error::NotFound(format!("unknown site {site:?}")))?;
         Ok(visitors::salt_of(&secret))
     }
+}
+
+/// The column of each of [`VISIT_DIMS`].
+const VISIT_COLUMNS: [&str; VISIT_DIMS.len()] = [
+    "source",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "country",
+    "browser",
+    "os",
+    "device",
+    "screen",
+    "entry_page",
+    "exit_page",
+];
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// The visits a request reads: the site's in the period, narrowed by its pushed-down conditions; the
+/// condition and its arguments.
+fn visits_where(req: &FactsRequest) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from("site_id = ? AND started_at >= ? AND started_at < ?");
+    let mut args = vec![
+        SqlValue::Text(req.site.clone()),
+        SqlValue::Integer(req.from),
+        SqlValue::Integer(req.to),
+    ];
+    for (i, values) in &req.visit_in {
+        let column = VISIT_COLUMNS[*i];
+        let unset = if values.iter().any(String::is_empty) {
+            format!(" OR {column} IS NULL")
+        } else {
+            String::new()
+        };
+        sql.push_str(&format!(
+            " AND ({column} IN ({}){unset})",
+            placeholders(values.len())
+        ));
+        args.extend(values.iter().cloned().map(SqlValue::Text));
+    }
+    (sql, args)
 }
 
 /// The value range of one property key's rows.
@@ -100,83 +149,102 @@ impl Source for SqlSource<'_> {
         Ok(out)
     }
 
-    fn facts(&self, site: &str, from: i64, to: i64, with_events: bool) -> Result<Facts> {
-        let salt = self.salt(site)?;
+    fn facts(&self, req: &FactsRequest) -> Result<Rc<Facts>> {
+        let salt = self.salt(&req.site)?;
         let mut facts = Facts::default();
-        let mut by_visit: HashMap<i64, usize> = HashMap::new();
+        let (visits_where, mut args) = visits_where(req);
+        let loaded: Vec<usize> = (0..VISIT_DIMS.len()).filter(|i| req.visit_dims[*i]).collect();
+        let mut by_visit: HashMap<i64, u32, foldhash::fast::RandomState> = HashMap::default();
         let (mut low, mut high) = (i64::MAX, i64::MIN);
         {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT id, started_at, visitor, pageviews, events, engaged_ms, last_at, first_event, last_event,
-                        COALESCE(source, ''), COALESCE(referrer, ''), COALESCE(utm_source, ''),
-                        COALESCE(utm_medium, ''), COALESCE(utm_campaign, ''), COALESCE(utm_content, ''),
-                        COALESCE(utm_term, ''), COALESCE(country, ''), browser, os, device, screen,
-                        entry_page, exit_page
-                 FROM visits WHERE site_id = ?1 AND started_at >= ?2 AND started_at < ?3 ORDER BY id",
-            )?;
-            let mut rows = stmt.query(params![site, from, to])?;
+            let columns: String = loaded
+                .iter()
+                .map(|i| format!(", COALESCE({}, '')", VISIT_COLUMNS[*i]))
+                .collect();
+            let sql = format!(
+                "SELECT id, started_at, visitor, pageviews, events, engaged_ms, last_at, first_event, last_event
+                        {columns}
+                 FROM visits WHERE {visits_where}"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(&args))?;
             while let Some(r) = rows.next()? {
                 let mut dims = [0u32; VISIT_DIMS.len()];
-                for (i, d) in dims.iter_mut().enumerate() {
-                    let s = r.get_ref(9 + i)?.as_str().map_err(rusqlite::Error::from)?;
-                    *d = facts.intern(s);
+                for (column, i) in loaded.iter().enumerate() {
+                    let s = r.get_ref(9 + column)?.as_str().map_err(rusqlite::Error::from)?;
+                    dims[*i] = facts.intern(s);
                 }
                 let (started, engaged, last_at): (i64, i64, i64) =
                     (r.get(1)?, r.get(5)?, r.get(6)?);
                 let (first_event, last_event): (i64, i64) = (r.get(7)?, r.get(8)?);
                 low = low.min(first_event);
                 high = high.max(last_event);
-                by_visit.insert(r.get(0)?, facts.visits.len());
+                by_visit.insert(r.get(0)?, facts.visits.len() as u32);
                 facts.visits.push(VisitFact {
                     start: started,
                     visitor: visitors::number(salt, r.get(2)?),
                     dims,
-                    pageviews: r.get::<_, i64>(3)?.max(0) as u64,
-                    events: r.get::<_, i64>(4)?.max(0) as u64,
+                    pageviews: r.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
+                    events: r.get::<_, i64>(4)?.clamp(0, u32::MAX as i64) as u32,
                     duration: crate::domain::stats::contribution::duration(
                         engaged, started, last_at,
                     )
-                    .max(0) as u64,
+                    .clamp(0, u32::MAX as i64) as u32,
                     first: 0,
                     len: 0,
                 });
             }
         }
-        if !with_events || facts.visits.is_empty() {
-            return Ok(facts);
+        if !req.events || facts.visits.is_empty() {
+            return Ok(Rc::new(facts));
         }
-        let mut per_visit: Vec<Vec<EventFact>> = vec![Vec::new(); facts.visits.len()];
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT visit_id, name, path, props, COALESCE(engaged_ms, 0) FROM events
-             WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
-        )?;
-        let mut rows = stmt.query(params![low, high])?;
+        // Events lie in their visits' id ranges; with fewer visits than the period holds, the storage
+        // skips the others' events before reading their columns.
+        let mut events_where = String::from("id BETWEEN ? AND ?");
+        let mut event_args = vec![SqlValue::Integer(low), SqlValue::Integer(high)];
+        if !req.visit_in.is_empty() {
+            events_where.push_str(&format!(
+                " AND visit_id IN (SELECT id FROM visits WHERE {visits_where})"
+            ));
+            event_args.append(&mut args);
+        }
+        if let Some(pages) = &req.page_in {
+            events_where.push_str(&format!(" AND path IN ({})", placeholders(pages.len())));
+            event_args.extend(pages.iter().cloned().map(SqlValue::Text));
+        }
+        let props = if req.props { "props" } else { "NULL" };
+        let sql = format!(
+            "SELECT visit_id, name, path, {props}, COALESCE(engaged_ms, 0) FROM events WHERE {events_where}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(&event_args))?;
         while let Some(r) = rows.next()? {
-            let Some(&i) = by_visit.get(&r.get::<_, i64>(0)?) else {
+            let Some(&visit) = by_visit.get(&r.get::<_, i64>(0)?) else {
                 continue;
             };
             let name = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
             let kind = kind_of(name);
             let name = facts.intern(name);
             let page = facts.intern(r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?);
-            let props: Option<String> = r.get(3)?;
-            let props = stored_pairs(props.as_deref())
-                .into_iter()
-                .map(|(k, v)| (facts.intern(&k), facts.intern(&v)))
-                .collect();
-            per_visit[i].push(EventFact {
-                kind,
-                name,
-                page,
-                props,
-                engaged_ms: r.get::<_, i64>(4)?.max(0) as u64,
-            });
+            let (props_first, props_len) =
+                match r.get_ref(3)?.as_str_or_null().map_err(rusqlite::Error::from)? {
+                    Some(stored) => facts.add_props(&stored_pairs(Some(stored))),
+                    None => (0, 0),
+                };
+            let engaged: i64 = r.get(4)?;
+            facts.add_event(
+                visit,
+                EventFact {
+                    kind,
+                    name,
+                    page,
+                    props_first,
+                    props_len,
+                    engaged_ms: engaged.clamp(0, u32::MAX as i64) as u32,
+                },
+            );
         }
-        for (i, events) in per_visit.into_iter().enumerate() {
-            facts.visits[i].first = facts.events.len();
-            facts.visits[i].len = events.len();
-            facts.events.extend(events);
-        }
-        Ok(facts)
+        facts.seal();
+        Ok(Rc::new(facts))
     }
 }

@@ -4,8 +4,11 @@
 //! on one visit dimension); otherwise from the rows themselves. Both paths feed the same sums into the
 //! same metric computation, so a question gets the same answer either way.
 
-use super::dims::Dimension;
-use super::facts::{self, Facts};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::dims::{Dimension, ENTRY, VISIT_DIMS};
+use super::facts::{self, Facts, FactsRequest};
 use super::period::{Bucket, Period};
 use super::query::{Filter, Metric, Query};
 use super::results::{self, Groups, Row, Table, Totals};
@@ -24,8 +27,75 @@ pub trait Source {
         last_day: i32,
     ) -> Result<Vec<RollupRow>>;
 
-    /// Visits that started in `[from, to)`, with their events when asked.
-    fn facts(&self, site: &str, from: i64, to: i64, with_events: bool) -> Result<Facts>;
+    /// Visits that started in `[from, to)` (and their events) with what the request asks for.
+    fn facts(&self, req: &FactsRequest) -> Result<Rc<Facts>>;
+}
+
+/// A source that loads the rows of each period once for a set of queries: the requests of the whole set
+/// are planned first and merged per period, so a dashboard's dozen queries read the rows once or twice.
+pub struct Cached<'a> {
+    inner: &'a dyn Source,
+    planned: Vec<FactsRequest>,
+    loaded: RefCell<Vec<(FactsRequest, Rc<Facts>)>>,
+}
+
+impl<'a> Cached<'a> {
+    pub fn new(inner: &'a dyn Source, queries: &[&Query]) -> Self {
+        let mut planned: Vec<FactsRequest> = Vec::new();
+        let periods: Vec<(&Query, Period)> = queries
+            .iter()
+            .flat_map(|q| {
+                std::iter::once(q.period.clone())
+                    .chain(q.comparison.clone())
+                    .map(move |p| (*q, p))
+            })
+            .collect();
+        for (q, period) in periods {
+            let Some(req) = facts_request(q, &period) else {
+                continue;
+            };
+            match planned.iter_mut().find(|p| {
+                (p.site.as_str(), p.from, p.to) == (req.site.as_str(), req.from, req.to)
+            }) {
+                Some(p) => *p = p.merge(&req),
+                None => planned.push(req),
+            }
+        }
+        Cached {
+            inner,
+            planned,
+            loaded: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl Source for Cached<'_> {
+    fn rollups(
+        &self,
+        site: &str,
+        code: u16,
+        prop_key: Option<&str>,
+        first_day: i32,
+        last_day: i32,
+    ) -> Result<Vec<RollupRow>> {
+        self.inner
+            .rollups(site, code, prop_key, first_day, last_day)
+    }
+
+    fn facts(&self, req: &FactsRequest) -> Result<Rc<Facts>> {
+        if let Some((_, f)) = self.loaded.borrow().iter().find(|(r, _)| r.covers(req)) {
+            return Ok(f.clone());
+        }
+        let wanted = self
+            .planned
+            .iter()
+            .find(|p| p.covers(req))
+            .cloned()
+            .unwrap_or_else(|| req.clone());
+        let facts = self.inner.facts(&wanted)?;
+        self.loaded.borrow_mut().push((wanted, facts.clone()));
+        Ok(facts)
+    }
 }
 
 /// A query's answer.
@@ -104,13 +174,55 @@ fn distinct_visitors(groups: Groups) -> u64 {
     super::visitors::distinct(&mut all)
 }
 
+fn needs_totals(q: &Query) -> bool {
+    q.metrics
+        .iter()
+        .any(|m| matches!(m, Metric::Percentage | Metric::ConversionRate))
+}
+
+/// What the rows path reads for a query over a period (`None`: the rollups answer it).
+fn facts_request(q: &Query, period: &Period) -> Option<FactsRequest> {
+    if rollup_plan(q).is_some() {
+        return None;
+    }
+    Some(rows_request(q, period))
+}
+
+fn rows_request(q: &Query, period: &Period) -> FactsRequest {
+    let conditions: Vec<&Dimension> = q
+        .filters
+        .iter()
+        .flat_map(|f| f.conditions())
+        .map(|c| &c.dim)
+        .collect();
+    let named = || q.dimensions.iter().chain(conditions.iter().copied());
+    let mut visit_dims = [false; VISIT_DIMS.len()];
+    for i in named().filter_map(Dimension::visit_index) {
+        visit_dims[i] = true;
+    }
+    visit_dims[ENTRY] |= wants_entries(q);
+    // The totals of percentage and conversion rate count visits the event filters leave out.
+    let (visit_in, page_in) = if needs_totals(q) {
+        facts::pushdown(&without_goals(&q.filters), false)
+    } else {
+        facts::pushdown(&q.filters, true)
+    };
+    FactsRequest {
+        site: q.site.clone(),
+        from: period.from,
+        to: period.to,
+        visit_dims,
+        events: named().any(Dimension::is_event),
+        props: named().any(|d| matches!(d, Dimension::Prop(_))),
+        visit_in,
+        page_in,
+    }
+}
+
 /// Runs a query for one period: its rows and the totals its metrics refer to.
 fn rows_for(source: &dyn Source, q: &Query, period: &Period) -> Result<(Vec<Row>, Totals, bool)> {
     let bucket = bucket_of(q);
-    let needs_totals = q
-        .metrics
-        .iter()
-        .any(|m| matches!(m, Metric::Percentage | Metric::ConversionRate));
+    let needs_totals = needs_totals(q);
     if let Some(plan) = rollup_plan(q) {
         let spec = rollups::Spec {
             dimensions: &q.dimensions,
@@ -152,8 +264,7 @@ fn rows_for(source: &dyn Source, q: &Query, period: &Period) -> Result<(Vec<Row>
         let groups = rollups::aggregate(&spec, &rows, &entries);
         return Ok((groups.into_rows(), totals, true));
     }
-    let with_events = q.dimensions.iter().any(Dimension::is_event) || q.has_event_filter();
-    let facts_ = source.facts(&q.site, period.from, period.to, with_events)?;
+    let facts_ = source.facts(&rows_request(q, period))?;
     let spec = facts::Spec {
         dimensions: &q.dimensions,
         filters: &q.filters,
@@ -198,8 +309,19 @@ fn fill_buckets(q: &Query, period: &Period, rows: &mut Vec<Row>) {
     }
 }
 
+/// Answers a set of queries, reading the rows of each period once.
+pub fn run_batch(source: &dyn Source, queries: &[Query]) -> Vec<Result<Answer>> {
+    let all: Vec<&Query> = queries.iter().collect();
+    let cached = Cached::new(source, &all);
+    queries.iter().map(|q| answer(&cached, q)).collect()
+}
+
 /// Answers a query (and its comparison, if any).
 pub fn run(source: &dyn Source, q: &Query) -> Result<Answer> {
+    answer(&Cached::new(source, &[q]), q)
+}
+
+fn answer(source: &dyn Source, q: &Query) -> Result<Answer> {
     let (mut rows, totals, from_rollups) = rows_for(source, q, &q.period)?;
     // An aggregate has exactly one row, zeros when nothing matched.
     if q.dimensions.is_empty() && rows.is_empty() {

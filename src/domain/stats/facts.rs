@@ -1,13 +1,21 @@
 //! The rows themselves, as the engine reads them for what the rollups cannot answer (several dimensions,
 //! filters across dimensions, hours, periods that do not end at midnight): visits and their events in a
 //! compact form, strings interned once, and the aggregation over them.
+//!
+//! The aggregation works on interned ids, never on strings: a group's key is a short list of ids, a
+//! filter's verdict is computed once per distinct value, a time label once per quarter hour. Strings come
+//! back only for the groups of the answer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 
 use super::dims::{Dimension, ENTRY, VISIT_DIMS};
 use super::period::{Bucket, Period};
-use super::query::Filter;
+use super::query::{Condition, Filter, Op};
 use super::results::{Acc, Groups};
+
+type FastMap<K, V> = HashMap<K, V, RandomState>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -17,29 +25,32 @@ pub enum EventKind {
     Engagement,
 }
 
+/// An event, in 24 bytes: a dashboard's month holds a million of them.
 #[derive(Debug, Clone)]
 pub struct EventFact {
     pub kind: EventKind,
     pub name: u32,
     pub page: u32,
-    /// (key, value), interned.
-    pub props: Vec<(u32, u32)>,
-    pub engaged_ms: u64,
+    /// Its properties are `Facts::props[props_first..props_first + props_len]` (none unless the request
+    /// asked for properties).
+    pub props_first: u32,
+    pub props_len: u32,
+    pub engaged_ms: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct VisitFact {
     pub start: i64,
     pub visitor: u32,
-    /// Values of [`VISIT_DIMS`], interned.
+    /// Values of [`VISIT_DIMS`], interned (0, the empty string, for those the request did not load).
     pub dims: [u32; VISIT_DIMS.len()],
-    pub pageviews: u64,
+    pub pageviews: u32,
     /// Page views and custom events (engaged-time pings are not events).
-    pub events: u64,
-    pub duration: u64,
+    pub events: u32,
+    pub duration: u32,
     /// This visit's events are `events[first..first + len]`.
-    pub first: usize,
-    pub len: usize,
+    pub first: u32,
+    pub len: u32,
 }
 
 impl VisitFact {
@@ -48,24 +59,134 @@ impl VisitFact {
     }
 }
 
-/// Visits and their events, with interned strings (index 0 is the empty string).
+/// What to read from the rows for a set of queries over one period: the columns they need, and the
+/// conditions every counted row satisfies, so the storage can skip the others.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FactsRequest {
+    pub site: String,
+    pub from: i64,
+    pub to: i64,
+    /// Which of [`VISIT_DIMS`] to load.
+    pub visit_dims: [bool; VISIT_DIMS.len()],
+    pub events: bool,
+    pub props: bool,
+    /// Visits whose dimension (index into [`VISIT_DIMS`]) holds one of these stored values; an empty
+    /// string stands for an unset value.
+    pub visit_in: Vec<(usize, Vec<String>)>,
+    /// Events whose path is one of these (an empty string: no path).
+    pub page_in: Option<Vec<String>>,
+}
+
+impl FactsRequest {
+    /// Whether `self` holds everything `other` needs (same rows or more, and its columns).
+    pub fn covers(&self, other: &FactsRequest) -> bool {
+        self.site == other.site
+            && self.from == other.from
+            && self.to == other.to
+            && (self.visit_in.is_empty() || self.visit_in == other.visit_in)
+            && (self.page_in.is_none() || self.page_in == other.page_in)
+            && self.visit_dims.iter().zip(&other.visit_dims).all(|(a, b)| *a || !*b)
+            && (self.events || !other.events)
+            && (self.props || !other.props)
+    }
+
+    /// One request answering both (the rows of either, the columns of both).
+    pub fn merge(&self, other: &FactsRequest) -> FactsRequest {
+        let mut visit_dims = self.visit_dims;
+        for (a, b) in visit_dims.iter_mut().zip(&other.visit_dims) {
+            *a |= *b;
+        }
+        FactsRequest {
+            site: self.site.clone(),
+            from: self.from,
+            to: self.to,
+            visit_dims,
+            events: self.events || other.events,
+            props: self.props || other.props,
+            visit_in: if self.visit_in == other.visit_in {
+                self.visit_in.clone()
+            } else {
+                Vec::new()
+            },
+            page_in: if self.page_in == other.page_in {
+                self.page_in.clone()
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// The stored values whose shown value is one of `values` (an unset value is shown as the dimension's
+/// empty label), for pushing a case-sensitive `is` condition down to the storage.
+fn stored_values(c: &Condition) -> Option<Vec<String>> {
+    if c.op != Op::Is || !c.case_sensitive {
+        return None;
+    }
+    let mut stored = c.values.clone();
+    if c.values.iter().any(|v| v == c.dim.empty_label()) {
+        stored.push(String::new());
+    }
+    Some(stored)
+}
+
+/// What to load for a query's filters: for each required condition on a visit dimension, the values that
+/// can match; for a required `event:page is` condition, the pages (only when `events_pushdown`: the
+/// percentage and conversion-rate totals need the events the filter leaves out).
+pub fn pushdown(
+    filters: &[Filter],
+    events_pushdown: bool,
+) -> (Vec<(usize, Vec<String>)>, Option<Vec<String>>) {
+    let all = Filter::And(filters.to_vec());
+    let mut visit_in = Vec::new();
+    let mut page_in: Option<Vec<String>> = None;
+    for c in all.required() {
+        let Some(values) = stored_values(c) else {
+            continue;
+        };
+        if let Some(i) = c.dim.visit_index() {
+            visit_in.push((i, values));
+        } else if c.dim == Dimension::Page && events_pushdown && page_in.is_none() {
+            page_in = Some(values);
+        }
+    }
+    visit_in.sort();
+    (visit_in, page_in)
+}
+
+/// Visits and their events, with interned strings (index 0 is the empty string, then the empty labels).
 #[derive(Debug)]
 pub struct Facts {
-    pub strings: Vec<String>,
-    index: HashMap<String, u32>,
+    strings: Vec<String>,
+    index: FastMap<String, u32>,
     pub visits: Vec<VisitFact>,
     pub events: Vec<EventFact>,
+    /// Properties of the events, (key, value) interned.
+    props: Vec<(u32, u32)>,
+    /// Events as read (in id order, visits interleaved), with the index of their visit, until
+    /// [`Facts::seal`] groups them by visit.
+    pending: Vec<(u32, EventFact)>,
 }
+
+/// Ids interned by every [`Facts`] at creation, in this order.
+const DIRECT: u32 = 1;
+const NOT_SET: u32 = 2;
+const NONE: u32 = 3;
+const PAGEVIEW: u32 = 4;
 
 impl Default for Facts {
     fn default() -> Self {
         let mut f = Facts {
             strings: Vec::new(),
-            index: HashMap::new(),
+            index: FastMap::default(),
             visits: Vec::new(),
             events: Vec::new(),
+            props: Vec::new(),
+            pending: Vec::new(),
         };
-        f.intern("");
+        for s in ["", "Direct / None", "(not set)", "(none)", "pageview"] {
+            f.intern(s);
+        }
         f
     }
 }
@@ -88,27 +209,73 @@ impl Facts {
             .unwrap_or("")
     }
 
-    fn prop(&self, e: &EventFact, key: &str) -> Option<&str> {
-        e.props
-            .iter()
-            .find(|(k, _)| self.str(*k) == key)
-            .map(|(_, v)| self.str(*v))
-    }
-
-    /// The shown value of a visit dimension for a visit.
-    fn visit_value(&self, v: &VisitFact, d: &Dimension) -> Option<String> {
-        d.visit_index()
-            .map(|i| d.display(self.str(v.dims[i])).to_string())
-    }
-
-    /// The shown value of any non-time dimension for an event of a visit.
-    fn event_value(&self, v: &VisitFact, e: &EventFact, d: &Dimension) -> Option<String> {
-        match d {
-            Dimension::Page => Some(d.display(self.str(e.page)).to_string()),
-            Dimension::Name => Some(d.display(self.str(e.name)).to_string()),
-            Dimension::Prop(k) => Some(d.display(self.prop(e, k).unwrap_or("")).to_string()),
-            _ => self.visit_value(v, d),
+    /// The id of what a stored value is shown as.
+    fn shown(d: &Dimension, stored: u32) -> u32 {
+        if stored != 0 {
+            return stored;
         }
+        match d.empty_label() {
+            "Direct / None" => DIRECT,
+            "(none)" => NONE,
+            _ => NOT_SET,
+        }
+    }
+
+    fn prop(&self, e: &EventFact, key: u32) -> Option<u32> {
+        let first = e.props_first as usize;
+        self.props
+            .get(first..first + e.props_len as usize)
+            .unwrap_or_default()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// Interns an event's properties; (first, len) for its [`EventFact`].
+    pub fn add_props(&mut self, pairs: &[(String, String)]) -> (u32, u32) {
+        let first = self.props.len() as u32;
+        for (k, v) in pairs {
+            let pair = (self.intern(k), self.intern(v));
+            self.props.push(pair);
+        }
+        (first, pairs.len() as u32)
+    }
+
+    /// Adds an event of visit number `visit` (an index into `visits`), in any order.
+    pub fn add_event(&mut self, visit: u32, event: EventFact) {
+        self.pending.push((visit, event));
+    }
+
+    /// Groups the added events by visit (keeping their order within each), and points each visit at its
+    /// events. A counting sort: two passes, one allocation.
+    pub fn seal(&mut self) {
+        let mut counts = vec![0u32; self.visits.len() + 1];
+        for (visit, _) in &self.pending {
+            counts[*visit as usize + 1] += 1;
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        for (v, visit) in self.visits.iter_mut().enumerate() {
+            visit.first = counts[v];
+            visit.len = counts[v + 1] - counts[v];
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut slots: Vec<Option<EventFact>> = vec![None; pending.len()];
+        for (visit, event) in pending {
+            let at = &mut counts[visit as usize];
+            slots[*at as usize] = Some(event);
+            *at += 1;
+        }
+        self.events = slots.into_iter().flatten().collect();
+    }
+
+    /// The events of a visit.
+    pub fn events_of(&self, v: &VisitFact) -> &[EventFact] {
+        let first = v.first as usize;
+        self.events
+            .get(first..first + v.len as usize)
+            .unwrap_or_default()
     }
 }
 
@@ -128,16 +295,190 @@ fn add_visit(acc: &mut Acc, v: &VisitFact, whole: bool) {
     acc.visits += 1;
     if whole {
         acc.bounces += v.bounce() as u64;
-        acc.duration += v.duration;
+        acc.duration += u64::from(v.duration);
     }
     acc.visitors.push(v.visitor);
+}
+
+/// Groups keyed by ids, in the order they were first seen.
+#[derive(Default)]
+struct IdGroups {
+    index: FastMap<Vec<u32>, usize>,
+    rows: Vec<(Vec<u32>, Acc)>,
+}
+
+impl IdGroups {
+    fn slot(&mut self, key: &[u32]) -> usize {
+        if let Some(&i) = self.index.get(key) {
+            return i;
+        }
+        let i = self.rows.len();
+        self.rows.push((key.to_vec(), Acc::default()));
+        self.index.insert(key.to_vec(), i);
+        i
+    }
+}
+
+/// The aggregation's state: the facts, the query's parts resolved to ids, and caches.
+struct Aggregator<'a> {
+    facts: &'a Facts,
+    spec: &'a Spec<'a>,
+    /// Interned ids of property keys the query names (`None`: no event carries it).
+    prop_keys: FastMap<&'a str, Option<u32>>,
+    /// Each condition's verdict per shown value id (0: not yet known, 1: no, 2: yes), by the condition's
+    /// address.
+    verdicts: FastMap<usize, Vec<u8>>,
+    /// Time labels, and the label of each quarter hour seen (offsets are whole quarter hours).
+    time_labels: Vec<String>,
+    time_ids: FastMap<i64, u32>,
+}
+
+/// What an event looks like to the filters and groups: the event itself, or an engaged-time ping taken
+/// as the page view it belongs to.
+#[derive(Clone, Copy)]
+enum Seen<'e> {
+    Visit,
+    Event(&'e EventFact),
+    AsPageview(&'e EventFact),
+}
+
+impl<'a> Aggregator<'a> {
+    fn new(facts: &'a Facts, spec: &'a Spec<'a>) -> Self {
+        let mut prop_keys = FastMap::default();
+        let conditions = spec.filters.iter().flat_map(|f| f.conditions());
+        for d in spec
+            .dimensions
+            .iter()
+            .chain(conditions.map(|c| &c.dim))
+        {
+            if let Dimension::Prop(k) = d {
+                prop_keys.insert(k.as_str(), facts.index.get(k.as_str()).copied());
+            }
+        }
+        Aggregator {
+            facts,
+            spec,
+            prop_keys,
+            verdicts: FastMap::default(),
+            time_labels: Vec::new(),
+            time_ids: FastMap::default(),
+        }
+    }
+
+    /// The shown value id of a non-time dimension (`None`: an event dimension with only the visit seen).
+    fn value(
+        facts: &Facts,
+        prop_keys: &FastMap<&str, Option<u32>>,
+        v: &VisitFact,
+        seen: Seen,
+        d: &Dimension,
+    ) -> Option<u32> {
+        if let Some(i) = d.visit_index() {
+            return Some(Facts::shown(d, v.dims[i]));
+        }
+        let e = match seen {
+            Seen::Visit => return None,
+            Seen::Event(e) | Seen::AsPageview(e) => e,
+        };
+        let stored = match d {
+            Dimension::Page => e.page,
+            Dimension::Name if matches!(seen, Seen::AsPageview(_)) => PAGEVIEW,
+            Dimension::Name => e.name,
+            Dimension::Prop(k) => prop_keys
+                .get(k.as_str())
+                .copied()
+                .flatten()
+                .and_then(|key| facts.prop(e, key))
+                .unwrap_or(0),
+            _ => 0,
+        };
+        Some(Facts::shown(d, stored))
+    }
+
+    fn accepts(&mut self, v: &VisitFact, seen: Seen) -> bool {
+        let (facts, prop_keys, verdicts) = (self.facts, &self.prop_keys, &mut self.verdicts);
+        let mut verdict = |c: &Condition| -> bool {
+            let Some(id) = Self::value(facts, prop_keys, v, seen, &c.dim) else {
+                return true;
+            };
+            let cache = verdicts.entry(c as *const Condition as usize).or_default();
+            let slot = id as usize;
+            if cache.len() <= slot {
+                cache.resize(slot + 1, 0);
+            }
+            if cache[slot] == 0 {
+                cache[slot] = 1 + c.accepts(facts.str(id)) as u8;
+            }
+            cache[slot] == 2
+        };
+        self.spec.filters.iter().all(|f| f.eval_with(&mut verdict))
+    }
+
+    fn time_id(&mut self, ts: i64) -> u32 {
+        let Some(bucket) = self.spec.bucket else {
+            return 0;
+        };
+        let quarter = ts.div_euclid(900);
+        if let Some(&id) = self.time_ids.get(&quarter) {
+            return id;
+        }
+        let label = bucket.label(ts, self.spec.period);
+        let id = match self.time_labels.iter().position(|l| *l == label) {
+            Some(i) => i as u32,
+            None => {
+                self.time_labels.push(label);
+                self.time_labels.len() as u32 - 1
+            }
+        };
+        self.time_ids.insert(quarter, id);
+        id
+    }
+
+    fn key(&self, v: &VisitFact, seen: Seen, time: u32, key: &mut Vec<u32>) {
+        key.clear();
+        for d in self.spec.dimensions {
+            key.push(if d.is_time() {
+                time
+            } else {
+                // An event dimension with only the visit seen is the empty value.
+                Self::value(self.facts, &self.prop_keys, v, seen, d).unwrap_or(0)
+            });
+        }
+    }
+
+    fn into_groups(self, rows: IdGroups, entries: IdGroups) -> Groups {
+        let strings = |key: Vec<u32>| -> Vec<String> {
+            key.into_iter()
+                .zip(self.spec.dimensions)
+                .map(|(id, d)| {
+                    if d.is_time() {
+                        self.time_labels
+                            .get(id as usize)
+                            .cloned()
+                            .unwrap_or_default()
+                    } else {
+                        self.facts.str(id).to_string()
+                    }
+                })
+                .collect()
+        };
+        Groups {
+            rows: rows.rows.into_iter().map(|(k, a)| (strings(k), a)).collect(),
+            entries: entries
+                .rows
+                .into_iter()
+                .map(|(k, a)| (strings(k), a))
+                .collect(),
+        }
+    }
 }
 
 /// Sums the visits that started in the period, grouped by the dimensions. With event dimensions or
 /// filters, a visit counts in a group when at least one of its events does, and event figures (page views,
 /// events, time on page) count the matching events only.
 pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
-    let mut groups = Groups::default();
+    let mut agg = Aggregator::new(facts, spec);
+    let (mut rows, mut entries) = (IdGroups::default(), IdGroups::default());
     let by_event = spec.dimensions.iter().any(Dimension::is_event)
         || spec
             .filters
@@ -146,55 +487,51 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
             .any(|c| c.dim.is_event());
     let page_pos = spec.dimensions.iter().position(|d| d == &Dimension::Page);
     let whole_visits = !spec.dimensions.iter().any(Dimension::is_event);
+    let required_props: Vec<Option<u32>> = spec
+        .dimensions
+        .iter()
+        .filter_map(|d| match d {
+            Dimension::Prop(k) => Some(agg.prop_keys.get(k.as_str()).copied().flatten()),
+            _ => None,
+        })
+        .collect();
+    let mut key = Vec::with_capacity(spec.dimensions.len());
+    let mut touched: Vec<usize> = Vec::new();
     for v in facts
         .visits
         .iter()
         .filter(|v| spec.period.contains(v.start))
     {
-        let time = spec.bucket.map(|b| b.label(v.start, spec.period));
-        let key_of = |value: &dyn Fn(&Dimension) -> Option<String>| -> Vec<String> {
-            spec.dimensions
-                .iter()
-                .map(|d| {
-                    if d.is_time() {
-                        time.clone().unwrap_or_default()
-                    } else {
-                        value(d).unwrap_or_default()
-                    }
-                })
-                .collect()
-        };
+        let time = agg.time_id(v.start);
         if !by_event {
-            let value = |d: &Dimension| facts.visit_value(v, d);
-            if !spec.filters.iter().all(|f| f.eval(&value)) {
+            if !agg.accepts(v, Seen::Visit) {
                 continue;
             }
-            let acc = groups.rows.entry(key_of(&value)).or_default();
+            agg.key(v, Seen::Visit, time, &mut key);
+            let slot = rows.slot(&key);
+            let acc = &mut rows.rows[slot].1;
             add_visit(acc, v, true);
-            acc.pageviews += v.pageviews;
-            acc.events += v.events;
+            acc.pageviews += u64::from(v.pageviews);
+            acc.events += u64::from(v.events);
             continue;
         }
-        let events = &facts.events[v.first..v.first + v.len];
-        let mut touched: HashSet<Vec<String>> = HashSet::new();
+        let events = facts.events_of(v);
+        touched.clear();
         for e in events.iter().filter(|e| e.kind != EventKind::Engagement) {
             // A property breakdown has rows for the events that carry the property only.
-            let carries = |d: &Dimension| match d {
-                Dimension::Prop(k) => facts.prop(e, k).is_some(),
-                _ => true,
-            };
-            if !spec.dimensions.iter().all(carries) {
+            let carries = required_props
+                .iter()
+                .all(|k| k.is_some_and(|k| facts.prop(e, k).is_some()));
+            if !carries || !agg.accepts(v, Seen::Event(e)) {
                 continue;
             }
-            let value = |d: &Dimension| facts.event_value(v, e, d);
-            if !spec.filters.iter().all(|f| f.eval(&value)) {
-                continue;
-            }
-            let key = key_of(&value);
-            let acc = groups.rows.entry(key.clone()).or_default();
+            agg.key(v, Seen::Event(e), time, &mut key);
+            let slot = rows.slot(&key);
+            let acc = &mut rows.rows[slot].1;
             acc.pageviews += (e.kind == EventKind::Pageview) as u64;
             acc.events += 1;
-            if touched.insert(key) {
+            if !touched.contains(&slot) {
+                touched.push(slot);
                 add_visit(acc, v, whole_visits);
             }
         }
@@ -203,30 +540,24 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
         }
         // Engaged time on a page goes to the groups this visit counts in that are about that page.
         for e in events.iter().filter(|e| e.kind == EventKind::Engagement) {
-            let as_pageview = |d: &Dimension| match d {
-                Dimension::Name => Some("pageview".to_string()),
-                _ => facts.event_value(v, e, d),
-            };
-            if !spec.filters.iter().all(|f| f.eval(&as_pageview)) {
+            if !agg.accepts(v, Seen::AsPageview(e)) {
                 continue;
             }
-            let key = key_of(&as_pageview);
-            if touched.contains(&key)
-                && let Some(acc) = groups.rows.get_mut(&key)
+            agg.key(v, Seen::AsPageview(e), time, &mut key);
+            if let Some(&slot) = rows.index.get(key.as_slice())
+                && touched.contains(&slot)
             {
-                acc.engaged_ms += e.engaged_ms;
+                rows.rows[slot].1.engaged_ms += u64::from(e.engaged_ms);
             }
         }
         if spec.entries
             && let Some(pos) = page_pos
         {
-            let entry = Dimension::Page
-                .display(facts.str(v.dims[ENTRY]))
-                .to_string();
-            let mut key = key_of(&|d: &Dimension| facts.visit_value(v, d));
-            key[pos] = entry;
-            add_visit(groups.entries.entry(key).or_default(), v, true);
+            agg.key(v, Seen::Visit, time, &mut key);
+            key[pos] = Facts::shown(&Dimension::Page, v.dims[ENTRY]);
+            let slot = entries.slot(&key);
+            add_visit(&mut entries.rows[slot].1, v, true);
         }
     }
-    groups
+    agg.into_groups(rows, entries)
 }
