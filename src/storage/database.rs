@@ -118,6 +118,15 @@ impl Database {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let next_event = events::next_id(&tx)?;
+        // A site no server has counted yet, and with no visits, is counted in its zone by the seeder
+        // alone: record the zone, or the next server start would count everything again.
+        let has_visits: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM visits WHERE site_id = ?1)")?
+            .query_row([site], |r| r.get(0))?;
+        if !has_visits && rollups::zone_of(&tx, site)?.is_none() {
+            tx.prepare_cached("INSERT INTO rollup_zones (site_id, timezone) VALUES (?1, ?2)")?
+                .execute([site, row.config.timezone.as_str()])?;
+        }
         Ok(Seeder {
             tx,
             next_event,

@@ -45,8 +45,8 @@ impl<'a> Cached<'a> {
         let periods: Vec<(&Query, Period)> = queries
             .iter()
             .flat_map(|q| {
-                std::iter::once(q.period.clone())
-                    .chain(q.comparison.clone())
+                std::iter::once(q.period)
+                    .chain(q.comparison)
                     .map(move |p| (*q, p))
             })
             .collect();
@@ -54,9 +54,10 @@ impl<'a> Cached<'a> {
             let Some(req) = facts_request(q, &period) else {
                 continue;
             };
-            match planned.iter_mut().find(|p| {
-                (p.site.as_str(), p.from, p.to) == (req.site.as_str(), req.from, req.to)
-            }) {
+            match planned
+                .iter_mut()
+                .find(|p| (p.site.as_str(), p.from, p.to) == (req.site.as_str(), req.from, req.to))
+            {
                 Some(p) => *p = p.merge(&req),
                 None => planned.push(req),
             }

@@ -72,7 +72,7 @@ pub struct FactsRequest {
     pub props: bool,
     /// Visits whose dimension (index into [`VISIT_DIMS`]) holds one of these stored values; an empty
     /// string stands for an unset value.
-    pub visit_in: Vec<(usize, Vec<String>)>,
+    pub visit_in: VisitIn,
     /// Events whose path is one of these (an empty string: no path).
     pub page_in: Option<Vec<String>>,
 }
@@ -85,7 +85,11 @@ impl FactsRequest {
             && self.to == other.to
             && (self.visit_in.is_empty() || self.visit_in == other.visit_in)
             && (self.page_in.is_none() || self.page_in == other.page_in)
-            && self.visit_dims.iter().zip(&other.visit_dims).all(|(a, b)| *a || !*b)
+            && self
+                .visit_dims
+                .iter()
+                .zip(&other.visit_dims)
+                .all(|(a, b)| *a || !*b)
             && (self.events || !other.events)
             && (self.props || !other.props)
     }
@@ -117,6 +121,9 @@ impl FactsRequest {
     }
 }
 
+/// Visit dimensions (indexes into [`VISIT_DIMS`]) and the stored values they must hold.
+pub type VisitIn = Vec<(usize, Vec<String>)>;
+
 /// The stored values whose shown value is one of `values` (an unset value is shown as the dimension's
 /// empty label), for pushing a case-sensitive `is` condition down to the storage.
 fn stored_values(c: &Condition) -> Option<Vec<String>> {
@@ -133,10 +140,7 @@ fn stored_values(c: &Condition) -> Option<Vec<String>> {
 /// What to load for a query's filters: for each required condition on a visit dimension, the values that
 /// can match; for a required `event:page is` condition, the pages (only when `events_pushdown`: the
 /// percentage and conversion-rate totals need the events the filter leaves out).
-pub fn pushdown(
-    filters: &[Filter],
-    events_pushdown: bool,
-) -> (Vec<(usize, Vec<String>)>, Option<Vec<String>>) {
+pub fn pushdown(filters: &[Filter], events_pushdown: bool) -> (VisitIn, Option<Vec<String>>) {
     let all = Filter::And(filters.to_vec());
     let mut visit_in = Vec::new();
     let mut page_in: Option<Vec<String>> = None;
@@ -346,11 +350,7 @@ impl<'a> Aggregator<'a> {
     fn new(facts: &'a Facts, spec: &'a Spec<'a>) -> Self {
         let mut prop_keys = FastMap::default();
         let conditions = spec.filters.iter().flat_map(|f| f.conditions());
-        for d in spec
-            .dimensions
-            .iter()
-            .chain(conditions.map(|c| &c.dim))
-        {
+        for d in spec.dimensions.iter().chain(conditions.map(|c| &c.dim)) {
             if let Dimension::Prop(k) = d {
                 prop_keys.insert(k.as_str(), facts.index.get(k.as_str()).copied());
             }
@@ -463,7 +463,11 @@ impl<'a> Aggregator<'a> {
                 .collect()
         };
         Groups {
-            rows: rows.rows.into_iter().map(|(k, a)| (strings(k), a)).collect(),
+            rows: rows
+                .rows
+                .into_iter()
+                .map(|(k, a)| (strings(k), a))
+                .collect(),
             entries: entries
                 .rows
                 .into_iter()

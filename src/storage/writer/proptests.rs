@@ -512,3 +512,28 @@ fn seeded_rollups_equal_the_rows() {
     assert!(!expected.is_empty());
     assert_eq!(stored_rollups(&h), expected);
 }
+
+/// A site seeded before any server counted it records the zone it was counted in, so that the next
+/// server start does not count it all again (minutes at ten million events).
+#[test]
+fn seeding_a_new_site_records_its_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("assent.db");
+    let mut db = crate::storage::Database::open(&file).unwrap();
+    let mut cfg = crate::domain::site::SiteConfig::new_default("A", vec!["a.test".into()]);
+    cfg.timezone = "Europe/Paris".into();
+    db.add_site("a", &cfg, crate::now()).unwrap();
+    let mut seeder = db.seeder("a").unwrap();
+    let t = crate::now() - 86_400;
+    seeder
+        .visits(&[(1, vec![new_event("pageview", "/", t, 0, None)])])
+        .unwrap();
+    seeder.commit().unwrap();
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    assert_eq!(
+        crate::storage::rollups::zone_of(&conn, "a")
+            .unwrap()
+            .as_deref(),
+        Some("Europe/Paris")
+    );
+}
