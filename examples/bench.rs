@@ -720,8 +720,13 @@ fn stats_bench(server: &Server, key: &str, site: &str) {
         let batch = serde_json::Value::Array(queries.iter().map(|(_, b)| b.clone()).collect());
         let one_batch = median3(|| {
             let t = Instant::now();
-            let (status, answer) =
-                request_with(&server.addr, "POST", "/api/v2/queries", &batch.to_string(), &auth);
+            let (status, answer) = request_with(
+                &server.addr,
+                "POST",
+                "/api/v2/queries",
+                &batch.to_string(),
+                &auth,
+            );
             assert_eq!(status, 200, "{answer}");
             t.elapsed().as_secs_f64() * 1000.0
         });

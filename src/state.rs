@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::domain::consent_cache::ConsentCache;
+use crate::domain::dashboard::auth::{LOGIN_RATE_PER_ACCOUNT, LOGIN_RATE_PER_NET};
 use crate::domain::geo::Geo;
 use crate::domain::ratelimit::RateLimiter;
 use crate::domain::site::SiteConfig;
@@ -100,6 +101,9 @@ pub struct AppState {
     pub new_ids: RateLimiter,
     /// Stats API requests per key: 600 an hour.
     pub stats_keys: RateLimiter<i64>,
+    /// Dashboard login attempts per client network, and per account (a digest of the e-mail address).
+    pub login_nets: RateLimiter,
+    pub login_accounts: RateLimiter<u64>,
 }
 
 impl AppState {
@@ -121,6 +125,8 @@ impl AppState {
             limiter: RateLimiter::new(settings.rate_limit),
             new_ids: RateLimiter::new(new_id_rate(settings.rate_limit)),
             stats_keys: RateLimiter::with(600.0 / 3600.0, 600.0),
+            login_nets: RateLimiter::with(LOGIN_RATE_PER_NET.0, LOGIN_RATE_PER_NET.1),
+            login_accounts: RateLimiter::with(LOGIN_RATE_PER_ACCOUNT.0, LOGIN_RATE_PER_ACCOUNT.1),
             settings,
             store,
             sites: Registry::default(),

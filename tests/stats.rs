@@ -985,11 +985,21 @@ async fn a_batch_answers_as_its_queries_do() {
     for filters in [json!([]), country, page] {
         set.push(json!({"site_id": "shop", "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"],
             "date_range": PERIOD, "filters": filters, "include": {"comparisons": {"mode": "previous_period"}}}));
-        set.push(json!({"site_id": "shop", "metrics": ["visitors", "pageviews"], "date_range": PERIOD,
-            "filters": filters, "dimensions": ["time:hour"]}));
-        for dim in ["event:page", "visit:entry_page", "visit:source", "visit:country", "event:props:plan"] {
-            set.push(json!({"site_id": "shop", "metrics": ["visitors", "percentage", "visits"],
-                "date_range": PERIOD, "filters": filters, "dimensions": [dim]}));
+        set.push(
+            json!({"site_id": "shop", "metrics": ["visitors", "pageviews"], "date_range": PERIOD,
+            "filters": filters, "dimensions": ["time:hour"]}),
+        );
+        for dim in [
+            "event:page",
+            "visit:entry_page",
+            "visit:source",
+            "visit:country",
+            "event:props:plan",
+        ] {
+            set.push(
+                json!({"site_id": "shop", "metrics": ["visitors", "percentage", "visits"],
+                "date_range": PERIOD, "filters": filters, "dimensions": [dim]}),
+            );
         }
         set.push(json!({"site_id": "shop", "metrics": ["visitors", "conversion_rate"], "date_range": PERIOD,
             "filters": filters, "dimensions": ["event:name"]}));
@@ -1019,7 +1029,11 @@ async fn a_batch_answers_as_its_queries_do() {
     let (s, body) = call(&svc, batch(json!(bad), key.clone())).await;
     assert_eq!(s, 400);
     assert!(body.to_string().contains("[1]"), "{body}");
-    for body in [json!([]), json!({"site_id": "shop"}), json!(vec![set[0].clone(); 31])] {
+    for body in [
+        json!([]),
+        json!({"site_id": "shop"}),
+        json!(vec![set[0].clone(); 31]),
+    ] {
         let (s, _) = call(&svc, batch(body, key.clone())).await;
         assert_eq!(s, 400);
     }

@@ -2,6 +2,7 @@
 
 pub mod consent;
 pub mod consent_cache;
+pub mod dashboard;
 pub mod event;
 pub mod geo;
 pub mod i18n;

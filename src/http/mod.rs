@@ -6,6 +6,7 @@
 pub mod body;
 pub mod connections;
 pub mod consent;
+pub mod dashboard;
 pub mod event;
 pub mod pages;
 pub mod script;
@@ -27,6 +28,7 @@ use crate::state::{AppState, SiteEntry};
 /// The routes, shared by `main` and the tests. Each path is a resource, so a method it does not serve
 /// gets 405, and `HEAD` is answered wherever `GET` is.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    dashboard::configure(cfg);
     cfg.service(get("/healthz", pages::healthz))
         .service(get("/demo", pages::demo))
         .service(get("/s/demo-page.js", pages::demo_script))

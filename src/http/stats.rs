@@ -150,7 +150,8 @@ pub async fn queries_v2(
         })?;
     let mut requests = Vec::with_capacity(bodies.len());
     for (i, body) in bodies.iter().enumerate() {
-        let site = plausible::site_id(body).map_err(|e| Error::BadRequest(format!("[{i}]: {e}")))?;
+        let site =
+            plausible::site_id(body).map_err(|e| Error::BadRequest(format!("[{i}]: {e}")))?;
         authorize(&req, &state, &site).await?;
         let clock = clock(&state, &site).await?;
         requests.push(

@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_statistics",
         include_str!("../../migrations/0003_statistics.sql"),
     ),
+    (
+        "0004_dashboard",
+        include_str!("../../migrations/0004_dashboard.sql"),
+    ),
 ];
 
 /// The same settings on every connection, writer and readers alike. WAL lets readers work while the

@@ -10,6 +10,7 @@ pub mod db;
 pub mod events;
 pub mod retention;
 pub mod rollups;
+pub mod sessions;
 pub mod sites;
 pub mod stats;
 pub mod users;
@@ -84,6 +85,8 @@ pub struct Store {
     jobs: mpsc::Sender<Job>,
     readers: Arc<ReadPool>,
     health: Arc<WriterHealth>,
+    /// The dashboard's account writes (see [`sessions`]).
+    side: Arc<sessions::SideWriter>,
 }
 
 /// Joins the writer thread once it has committed everything queued.
@@ -129,6 +132,7 @@ impl Store {
                 idle: Mutex::new(Vec::new()),
             }),
             health,
+            side: Arc::new(sessions::SideWriter::new(path.to_path_buf())),
         };
         Ok((
             store.clone(),
@@ -270,6 +274,92 @@ impl Store {
                 c.prepare_cached("SELECT MIN(started_at) FROM visits WHERE site_id = ?1")?
                     .query_row([site], |r| r.get(0))?,
             )
+        })
+        .await
+    }
+
+    /// The custom property keys of a site's events on local days `first..=last` (which property panels
+    /// the dashboard shows; the figures themselves come from the engine), at most `limit`.
+    pub async fn prop_keys(
+        &self,
+        site: String,
+        first: i32,
+        last: i32,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT DISTINCT substr(value, 1, instr(value, char(31)) - 1) AS k FROM rollups
+                 WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY k LIMIT ?5",
+            )?
+            .query_map(
+                rusqlite::params![
+                    site,
+                    crate::domain::stats::dims::PROP,
+                    first,
+                    last,
+                    limit as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .await
+    }
+
+    /// A site's consent records created in `[from, to)`, summed by the groups the dashboard's consent
+    /// panel shows (see [`crate::domain::dashboard::consent`]).
+    pub async fn consent_groups(
+        &self,
+        site: String,
+        from: i64,
+        to: i64,
+    ) -> Result<crate::domain::dashboard::consent::ConsentGroups> {
+        self.read(move |c| {
+            let range = "FROM consents WHERE site_id = ?1 AND created_at >= ?2 AND created_at < ?3";
+            let p = rusqlite::params![site, from, to];
+            let mut g = crate::domain::dashboard::consent::ConsentGroups::default();
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT created_at / 900 * 900, action, COUNT(*) {range} GROUP BY 1, 2"
+            ))?;
+            g.by_time_action = stmt
+                .query_map(p, |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT revision, choices, COUNT(*) {range} GROUP BY 1, 2"
+            ))?;
+            g.by_revision_choices = stmt
+                .query_map(p, |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for (column, limit, out) in [
+                ("language", 50, &mut g.by_language),
+                ("page_path", 20, &mut g.by_page),
+            ] {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT COALESCE({column}, ''), SUM(grants_analytics), COUNT(*) {range}
+                     GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT {limit}"
+                ))?;
+                *out = stmt
+                    .query_map(p, |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get::<_, i64>(1)? as u64,
+                            r.get::<_, i64>(2)? as u64,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+            }
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT revision, MIN(created_at) {range} GROUP BY 1"
+            ))?;
+            g.revisions = stmt
+                .query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(g)
         })
         .await
     }

@@ -153,7 +153,9 @@ impl Source for SqlSource<'_> {
         let salt = self.salt(&req.site)?;
         let mut facts = Facts::default();
         let (visits_where, mut args) = visits_where(req);
-        let loaded: Vec<usize> = (0..VISIT_DIMS.len()).filter(|i| req.visit_dims[*i]).collect();
+        let loaded: Vec<usize> = (0..VISIT_DIMS.len())
+            .filter(|i| req.visit_dims[*i])
+            .collect();
         let mut by_visit: HashMap<i64, u32, foldhash::fast::RandomState> = HashMap::default();
         let (mut low, mut high) = (i64::MAX, i64::MIN);
         {
@@ -171,7 +173,10 @@ impl Source for SqlSource<'_> {
             while let Some(r) = rows.next()? {
                 let mut dims = [0u32; VISIT_DIMS.len()];
                 for (column, i) in loaded.iter().enumerate() {
-                    let s = r.get_ref(9 + column)?.as_str().map_err(rusqlite::Error::from)?;
+                    let s = r
+                        .get_ref(9 + column)?
+                        .as_str()
+                        .map_err(rusqlite::Error::from)?;
                     dims[*i] = facts.intern(s);
                 }
                 let (started, engaged, last_at): (i64, i64, i64) =
@@ -226,11 +231,14 @@ impl Source for SqlSource<'_> {
             let kind = kind_of(name);
             let name = facts.intern(name);
             let page = facts.intern(r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?);
-            let (props_first, props_len) =
-                match r.get_ref(3)?.as_str_or_null().map_err(rusqlite::Error::from)? {
-                    Some(stored) => facts.add_props(&stored_pairs(Some(stored))),
-                    None => (0, 0),
-                };
+            let (props_first, props_len) = match r
+                .get_ref(3)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?
+            {
+                Some(stored) => facts.add_props(&stored_pairs(Some(stored))),
+                None => (0, 0),
+            };
             let engaged: i64 = r.get(4)?;
             facts.add_event(
                 visit,

@@ -1,0 +1,389 @@
+//! Dashboard accounts: login sessions (kept as token digests), users and their sites, and Stats API keys as
+//! the dashboard manages them. These writes do not go through the event writer: like `assent user add`
+//! from another process, they use a connection of their own (SQLite serialises the two writers), so a
+//! login never waits behind a batch of events.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Store, db, users};
+use crate::domain::dashboard::auth::{self, IDLE_SECS, TOUCH_SECS};
+use crate::error::{Error, Result};
+
+/// The one connection the dashboard's writes use, opened on first use.
+pub struct SideWriter {
+    path: PathBuf,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl SideWriter {
+    pub fn new(path: PathBuf) -> SideWriter {
+        SideWriter {
+            path,
+            conn: Mutex::new(None),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(db::open(&self.path)?);
+        }
+        let conn = guard
+            .as_mut()
+            .ok_or_else(|| Error::Internal("no account connection".into()))?;
+        f(conn)
+    }
+}
+
+/// The user of a live session.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub id: i64,
+    pub email: String,
+    pub admin: bool,
+    /// The sites a viewer may read (admins: every site).
+    pub sites: Vec<String>,
+}
+
+impl SessionUser {
+    pub fn may_read(&self, site: &str) -> bool {
+        self.admin || self.sites.iter().any(|s| s == site)
+    }
+}
+
+/// A user as the settings page lists them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub admin: bool,
+    pub sites: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A Stats API key as listed (never the key itself).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+fn sites_of(conn: &Connection, user: i64) -> Result<Vec<String>> {
+    Ok(conn
+        .prepare_cached("SELECT site_id FROM user_sites WHERE user_id = ?1 ORDER BY site_id")?
+        .query_map([user], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
+/// Opens a session for a user; returns its token (only its digest is stored).
+pub fn create(conn: &Connection, user: i64, now: i64) -> Result<String> {
+    let token = auth::new_token().ok_or_else(|| Error::Internal("no randomness".into()))?;
+    conn.execute(
+        "DELETE FROM sessions WHERE last_seen <= ?1",
+        [now - IDLE_SECS],
+    )?;
+    conn.execute(
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
+        params![auth::token_digest(&token), user, now],
+    )?;
+    Ok(token)
+}
+
+/// The session of a token: its user and when it was last used, if it is still open.
+pub fn lookup(conn: &Connection, token: &str, now: i64) -> Result<Option<(SessionUser, i64)>> {
+    let row: Option<(i64, String, bool, i64)> = conn
+        .prepare_cached(
+            "SELECT u.id, u.email, u.is_admin, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1",
+        )?
+        .query_row([auth::token_digest(token)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((id, email, admin, last_seen)) = row else {
+        return Ok(None);
+    };
+    if !auth::alive(last_seen, now) {
+        return Ok(None);
+    }
+    let sites = if admin {
+        Vec::new()
+    } else {
+        sites_of(conn, id)?
+    };
+    Ok(Some((
+        SessionUser {
+            id,
+            email,
+            admin,
+            sites,
+        },
+        last_seen,
+    )))
+}
+
+pub fn list_users(conn: &Connection) -> Result<Vec<UserRow>> {
+    let rows: Vec<(i64, String, bool, i64)> = conn
+        .prepare_cached("SELECT id, email, is_admin, created_at FROM users ORDER BY email")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, email, admin, created_at)| {
+            Ok(UserRow {
+                id,
+                sites: if admin {
+                    Vec::new()
+                } else {
+                    sites_of(conn, id)?
+                },
+                email,
+                admin,
+                created_at,
+            })
+        })
+        .collect()
+}
+
+pub fn list_keys(conn: &Connection, user: i64) -> Result<Vec<KeyRow>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, name, created_at FROM api_keys WHERE user_id = ?1 ORDER BY created_at, id",
+        )?
+        .query_map([user], |r| {
+            Ok(KeyRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+/// Checks a login in about the same time whether or not the address has an account (an unknown address
+/// is checked against a decoy hash), so that timing does not tell which addresses have one.
+pub fn check_login_evenly(conn: &Connection, email: &str, password: &str) -> Result<Option<i64>> {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT id, password_hash FROM users WHERE email = ?1")?
+        .query_row([email.trim().to_ascii_lowercase()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    match row {
+        Some((id, hash)) => Ok(users::verify_password(password, &hash).then_some(id)),
+        None => {
+            let decoy =
+                DECOY.get_or_init(|| users::hash_password("assent decoy").unwrap_or_default());
+            users::verify_password(password, decoy);
+            Ok(None)
+        }
+    }
+}
+
+fn email_of(conn: &Connection, user: i64) -> Result<String> {
+    conn.query_row("SELECT email FROM users WHERE id = ?1", [user], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| Error::NotFound("no such user".into()))
+}
+
+impl Store {
+    async fn accounts<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let side = self.side.clone();
+        actix_web::web::block(move || side.with(f))
+            .await
+            .map_err(|e| Error::Internal(format!("blocking account write failed: {e}")))?
+    }
+
+    /// Checks a login (Argon2id, off the async runtime); the user's id when it is right.
+    pub async fn check_login(&self, email: String, password: String) -> Result<Option<i64>> {
+        self.read(move |c| check_login_evenly(c, &email, &password))
+            .await
+    }
+
+    /// A new session for a user; its token.
+    pub async fn open_session(&self, user: i64, now: i64) -> Result<String> {
+        self.accounts(move |c| create(c, user, now)).await
+    }
+
+    /// The user of a session token, if the session is open; its last use is recorded (every few minutes).
+    pub async fn session(&self, token: String, now: i64) -> Result<Option<SessionUser>> {
+        let digest = auth::token_digest(&token);
+        let found = self.read(move |c| lookup(c, &token, now)).await?;
+        let Some((user, last_seen)) = found else {
+            return Ok(None);
+        };
+        if now - last_seen >= TOUCH_SECS {
+            self.accounts(move |c| {
+                c.execute(
+                    "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
+                    params![digest, now],
+                )?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(Some(user))
+    }
+
+    /// Ends one session.
+    pub async fn close_session(&self, token: String) -> Result<()> {
+        self.accounts(move |c| {
+            c.execute(
+                "DELETE FROM sessions WHERE token_hash = ?1",
+                [auth::token_digest(&token)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Changes a user's password after checking the current one, ends every session of the user and opens
+    /// a new one for the caller; its token. Forbidden when the current password is wrong.
+    pub async fn change_password(
+        &self,
+        user: i64,
+        current: String,
+        new: String,
+        now: i64,
+    ) -> Result<String> {
+        if new.chars().count() < 10 {
+            return Err(Error::bad(
+                "the new password must be at least 10 characters",
+            ));
+        }
+        let email = self.read(move |c| email_of(c, user)).await?;
+        if self.check_login(email, current).await?.is_none() {
+            return Err(Error::Forbidden("the current password is not right".into()));
+        }
+        let hash = users::hash_password(&new)?;
+        self.accounts(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![user, hash],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
+            let token = create(&tx, user, now)?;
+            tx.commit()?;
+            Ok(token)
+        })
+        .await
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        self.read(list_users).await
+    }
+
+    /// Adds a user (a viewer of `sites`, or an admin).
+    pub async fn add_user(
+        &self,
+        email: String,
+        password: String,
+        admin: bool,
+        sites: Vec<String>,
+        now: i64,
+    ) -> Result<()> {
+        if password.chars().count() < 10 {
+            return Err(Error::bad("the password must be at least 10 characters"));
+        }
+        self.accounts(move |c| {
+            let tx = c.transaction()?;
+            users::add_user(&tx, &email, &password, admin, now)?;
+            for site in &sites {
+                users::grant_site(&tx, &email, site)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes a user, with their sessions, keys and grants; false when there was none.
+    pub async fn remove_user(&self, user: i64) -> Result<bool> {
+        self.accounts(move |c| {
+            let tx = c.transaction()?;
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
+            let n = tx.execute("DELETE FROM users WHERE id = ?1", [user])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub async fn keys(&self, user: i64) -> Result<Vec<KeyRow>> {
+        self.read(move |c| list_keys(c, user)).await
+    }
+
+    /// A new Stats API key for a user; the key, shown once.
+    pub async fn create_key_for(&self, user: i64, name: String, now: i64) -> Result<String> {
+        self.accounts(move |c| {
+            let email = email_of(c, user)?;
+            users::create_key(c, &email, &name, now)
+        })
+        .await
+    }
+
+    /// Revokes one of a user's keys; false when they have no such key.
+    pub async fn revoke_key(&self, user: i64, key: i64) -> Result<bool> {
+        self.accounts(move |c| {
+            Ok(c.execute(
+                "DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2",
+                params![key, user],
+            )? > 0)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_and_follow_their_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db::open_and_migrate(&dir.path().join("s.db")).unwrap();
+        users::add_user(&conn, "v@example.com", "a long password", false, 1).unwrap();
+        users::grant_site(&conn, "v@example.com", "demo").unwrap();
+        let token = create(&conn, 1, 1000).unwrap();
+        let (user, _) = lookup(&conn, &token, 1000 + IDLE_SECS - 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.sites, ["demo"]);
+        assert!(user.may_read("demo") && !user.may_read("other"));
+        assert!(lookup(&conn, &token, 1000 + IDLE_SECS).unwrap().is_none());
+        assert!(lookup(&conn, "nope", 1000).unwrap().is_none());
+        assert_eq!(
+            check_login_evenly(&conn, " V@example.com", "a long password").unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            check_login_evenly(&conn, "v@example.com", "wrong").unwrap(),
+            None
+        );
+        assert_eq!(
+            check_login_evenly(&conn, "x@example.com", "a long password").unwrap(),
+            None
+        );
+        let stored: String = conn
+            .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_ne!(stored, token);
+        conn.execute("DELETE FROM users", []).unwrap();
+        assert_eq!(
+            conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+                .unwrap(),
+            0
+        );
+    }
+}

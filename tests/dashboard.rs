@@ -1,0 +1,1293 @@
+//! The dashboard in-process: logins (success, failure, limits, CSRF, cookie flags, logout, password
+//! change), who sees which site, the security headers of every page, escaping of what websites sent
+//! (HTML, attributes, SVG, CSV), and figures equal to the Stats API's for a small hand-made dataset.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::test::{self, TestRequest};
+use assent::domain::consent::{Action, ConsentId, ConsentRecord, add_months};
+use assent::domain::dashboard::chart::format_metric;
+use assent::domain::event::NewEvent;
+use common::*;
+use serde_json::{Value, json};
+
+const ADMIN: (&str, &str) = ("ana@example.com", "a long password");
+const VIEWER: (&str, &str) = ("vic@example.com", "another long one");
+
+/// What a page answered: status, headers (lower-case names) and body.
+struct Got {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+    /// The body's size as sent.
+    bytes: usize,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value a `Set-Cookie` gives a cookie.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies()
+            .iter()
+            .find_map(|c| c.strip_prefix(&format!("{name}=")))
+            .map(|c| c.split(';').next().unwrap_or("").to_string())
+    }
+
+    /// The value of the first hidden `csrf` field of the page.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
+        let rest = &self.body[at + 19..];
+        rest[..rest.find('"').unwrap()].to_string()
+    }
+}
+
+async fn send<S, B>(svc: &S, req: TestRequest) -> Got
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let res = test::call_service(svc, req.to_request()).await;
+    let status = res.status().as_u16();
+    let headers = res
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let raw = test::read_body(res).await;
+    Got {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&raw).into_owned(),
+        bytes: raw.len(),
+    }
+}
+
+fn get(path: &str, session: Option<&str>) -> TestRequest {
+    let req = TestRequest::get()
+        .uri(path)
+        .peer_addr("192.0.2.10:5000".parse().unwrap());
+    match session {
+        Some(s) => req.insert_header(("cookie", format!("assent_session={s}"))),
+        None => req,
+    }
+}
+
+fn post_form(path: &str, cookie: Option<String>, fields: &[(&str, &str)]) -> TestRequest {
+    let mut body = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        body.append_pair(k, v);
+    }
+    let req = TestRequest::post()
+        .uri(path)
+        .peer_addr("192.0.2.10:5000".parse().unwrap())
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .set_payload(body.finish());
+    match cookie {
+        Some(c) => req.insert_header(("cookie", c)),
+        None => req,
+    }
+}
+
+/// Logs in through the form; the answer to the POST.
+async fn try_login<S, B>(svc: &S, email: &str, password: &str) -> Got
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let form = send(svc, get("/login", None)).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let nonce = form.cookie("assent_login").expect("login cookie");
+    assert_eq!(form.csrf(), nonce);
+    send(
+        svc,
+        post_form(
+            "/login",
+            Some(format!("assent_login={nonce}")),
+            &[("email", email), ("password", password), ("csrf", &nonce)],
+        ),
+    )
+    .await
+}
+
+/// Logs in; the session token.
+async fn login<S, B>(svc: &S, who: (&str, &str)) -> String
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let got = try_login(svc, who.0, who.1).await;
+    assert_eq!(got.status, 303, "{}", got.body);
+    assert_eq!(got.header("location"), Some("/"));
+    got.cookie("assent_session").expect("session cookie")
+}
+
+fn ts(s: &str) -> i64 {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+/// One event of the dataset.
+struct Hit {
+    who: u128,
+    at: &'static str,
+    name: &'static str,
+    path: &'static str,
+    referrer: Option<&'static str>,
+    country: Option<&'static str>,
+    prop: Option<(&'static str, &'static str)>,
+}
+
+const XSS_PATH: &str = "/<script>alert(1)</script>";
+const XSS_REFERRER: &str = "evil.example/<script>alert(2)</script>";
+const XSS_PROP: &str = "<script>alert(3)</script>\"'><img src=x onerror=alert(4)>";
+const FORMULA: &str = "=HYPERLINK(\"http://evil.example\",\"x\")";
+
+fn hits() -> Vec<Hit> {
+    let h = |who, at, name, path, referrer, country, prop| Hit {
+        who,
+        at,
+        name,
+        path,
+        referrer,
+        country,
+        prop,
+    };
+    vec![
+        h(
+            1,
+            "2026-10-05T08:00:00Z",
+            "pageview",
+            "/",
+            Some("google.com"),
+            Some("FR"),
+            None,
+        ),
+        h(
+            1,
+            "2026-10-05T08:02:00Z",
+            "pageview",
+            "/pricing",
+            Some("google.com"),
+            Some("FR"),
+            None,
+        ),
+        h(
+            1,
+            "2026-10-05T08:03:00Z",
+            "Signup",
+            "/pricing",
+            Some("google.com"),
+            Some("FR"),
+            Some(("plan", XSS_PROP)),
+        ),
+        h(
+            2,
+            "2026-10-05T12:00:00Z",
+            "pageview",
+            XSS_PATH,
+            Some(XSS_REFERRER),
+            Some("DE"),
+            None,
+        ),
+        h(
+            3,
+            "2026-10-06T07:00:00Z",
+            "pageview",
+            "/pricing",
+            None,
+            Some("FR"),
+            None,
+        ),
+        h(
+            3,
+            "2026-10-06T07:01:00Z",
+            "Signup",
+            "/pricing",
+            None,
+            Some("FR"),
+            Some(("plan", "free")),
+        ),
+        h(
+            4,
+            "2026-10-07T10:00:00Z",
+            "pageview",
+            FORMULA,
+            None,
+            None,
+            None,
+        ),
+        h(4, "2026-10-07T10:01:00Z", "pageview", "/", None, None, None),
+    ]
+}
+
+const FROM: &str = "2026-10-05";
+const TO: &str = "2026-10-07";
+
+/// The demo and other sites, "shop" with the dataset and "fresh" with nothing; an admin (with a Stats
+/// API key) and a viewer of "demo".
+async fn app() -> (TestApp, String) {
+    app_with(&[]).await
+}
+
+async fn app_with(env: &[(&str, &str)]) -> (TestApp, String) {
+    let mut all = vec![("ASSENT_RATE_LIMIT", "0")];
+    all.extend_from_slice(env);
+    let app = TestApp::build(&all, |db| {
+        let cfg = assent::domain::site::SiteConfig::new_default("Shop", vec!["shop.test".into()]);
+        db.add_site("shop", &cfg, assent::now()).unwrap();
+        let cfg = assent::domain::site::SiteConfig::new_default("Fresh", vec!["fresh.test".into()]);
+        db.add_site("fresh", &cfg, assent::now()).unwrap();
+        db.add_user(ADMIN.0, ADMIN.1, true, 1).unwrap();
+        db.add_user(VIEWER.0, VIEWER.1, false, 1).unwrap();
+        db.grant_site(VIEWER.0, "demo").unwrap();
+    });
+    let key = assent::storage::Database::open(&app.state.settings.db_path())
+        .unwrap()
+        .create_key(ADMIN.0, "ci", 1)
+        .unwrap();
+    let store = &app.state.store;
+    let site = app.state.sites.get("shop").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    for n in 1..=4u128 {
+        store
+            .append_consent(ConsentRecord {
+                consent_id: ConsentId(n),
+                site: "shop".into(),
+                created_at: now,
+                revision: 1,
+                policy_hash: site.policy_hash.clone(),
+                choices: BTreeMap::from([("analytics".into(), true)]),
+                action: Action::AcceptAll,
+                language: None,
+                page_path: None,
+                expires_at: add_months(now, 13),
+            })
+            .await
+            .unwrap();
+    }
+    for h in hits() {
+        let e = NewEvent {
+            site: "shop".into(),
+            ts: ts(h.at),
+            name: h.name.into(),
+            path: h.path.into(),
+            referrer: h.referrer.map(String::from),
+            source: h.referrer.map(String::from),
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            utm_content: None,
+            utm_term: None,
+            country: h.country.map(String::from),
+            browser: "Firefox".into(),
+            os: "Linux".into(),
+            device: "Desktop".into(),
+            screen: "Desktop".into(),
+            props: h.prop.map(|(k, v)| json!({ k: v }).to_string()),
+            prop_pairs: h
+                .prop
+                .map(|(k, v)| vec![(k.to_string(), v.to_string())])
+                .unwrap_or_default(),
+            engaged_ms: None,
+        };
+        assert!(store.record_event(ConsentId(h.who), e).await.unwrap());
+    }
+    (app, key)
+}
+
+/// Text as the templates escape it (minijinja's HTML escaping, which includes `/`).
+fn html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+fn period() -> String {
+    format!("period=custom&from={FROM}&to={TO}")
+}
+
+/// The headline figure of a metric as the page shows it.
+fn shown(body: &str, metric: &str) -> String {
+    let marker = format!("data-metric=\"{metric}\">");
+    let at = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {metric} in the page"));
+    let rest = &body[at + marker.len()..];
+    rest[..rest.find('<').unwrap()].to_string()
+}
+
+async fn api<S, B>(svc: &S, key: &str, body: Value) -> Value
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let req = TestRequest::post()
+        .uri("/api/v2/query")
+        .insert_header(("authorization", format!("Bearer {key}")))
+        .insert_header(("content-type", "application/json"))
+        .set_payload(body.to_string());
+    let (status, body) = call(svc, req).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+const METRICS: [&str; 6] = [
+    "visitors",
+    "visits",
+    "pageviews",
+    "views_per_visit",
+    "bounce_rate",
+    "visit_duration",
+];
+
+#[actix_web::test]
+async fn login_succeeds_fails_and_sets_a_safe_cookie() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    assert_eq!(
+        send(&svc, get("/", None)).await.header("location"),
+        Some("/login")
+    );
+    let wrong = try_login(&svc, ADMIN.0, "not the password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Wrong e-mail address or password"));
+    assert!(wrong.cookie("assent_session").is_none());
+    let ok = try_login(&svc, ADMIN.0, ADMIN.1).await;
+    assert_eq!(ok.status, 303);
+    let set = ok
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("assent_session="))
+        .unwrap()
+        .to_string();
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http: {set}");
+    let token = ok.cookie("assent_session").unwrap();
+    // Only a digest of the token is stored.
+    let stored: String = app
+        .db()
+        .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_ne!(stored, token);
+    let home = send(&svc, get("/", Some(&token))).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains(ADMIN.0));
+    // Each login gets a new token.
+    assert_ne!(login(&svc, ADMIN).await, token);
+
+    let (https, _) = app_with(&[("ASSENT_PUBLIC_URL", "https://stats.example")]).await;
+    let svc = service(&https).await;
+    let ok = try_login(&svc, ADMIN.0, ADMIN.1).await;
+    let set = ok
+        .cookies()
+        .into_iter()
+        .find(|c| c.starts_with("assent_session="))
+        .unwrap()
+        .to_string();
+    assert!(set.contains("; Secure"), "{set}");
+}
+
+#[actix_web::test]
+async fn login_attempts_are_limited_with_a_clear_message() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..7 {
+        let got = try_login(&svc, VIEWER.0, "guessing wrong").await;
+        statuses.push(got.status);
+        last = Some(got);
+    }
+    assert_eq!(&statuses[..5], [401; 5]);
+    assert_eq!(statuses[6], 429);
+    assert!(last.unwrap().body.contains("Too many login attempts"));
+    // Even the right password waits now: the account is limited, not just the guesser.
+    assert_eq!(try_login(&svc, VIEWER.0, VIEWER.1).await.status, 429);
+    // Another account from another network is not affected.
+    let form = send(&svc, get("/login", None)).await;
+    let nonce = form.cookie("assent_login").unwrap();
+    let other = send(
+        &svc,
+        post_form(
+            "/login",
+            Some(format!("assent_login={nonce}")),
+            &[("email", ADMIN.0), ("password", ADMIN.1), ("csrf", &nonce)],
+        )
+        .peer_addr("198.51.100.7:4000".parse().unwrap()),
+    )
+    .await;
+    assert_eq!(other.status, 303);
+}
+
+#[actix_web::test]
+async fn forms_without_their_csrf_token_change_nothing() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    // Login without the token, or with a token that is not the cookie's.
+    let refused = send(
+        &svc,
+        post_form("/login", None, &[("email", ADMIN.0), ("password", ADMIN.1)]),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    let form = send(&svc, get("/login", None)).await;
+    let nonce = form.cookie("assent_login").unwrap();
+    let forged = send(
+        &svc,
+        post_form(
+            "/login",
+            Some(format!("assent_login={nonce}")),
+            &[
+                ("email", ADMIN.0),
+                ("password", ADMIN.1),
+                ("csrf", &"0".repeat(64)),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.cookie("assent_session").is_none());
+    assert_eq!(app.count("sessions"), 0);
+
+    // Logout without the token leaves the session open.
+    let token = login(&svc, ADMIN).await;
+    let cookie = Some(format!("assent_session={token}"));
+    assert_eq!(
+        send(&svc, post_form("/logout", cookie.clone(), &[]))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(send(&svc, get("/", Some(&token))).await.status, 200);
+    // A cross-site form with the right token is refused too.
+    let page = send(&svc, get("/", Some(&token))).await;
+    let csrf = page.csrf();
+    let cross = send(
+        &svc,
+        post_form("/logout", cookie.clone(), &[("csrf", &csrf)])
+            .insert_header(("sec-fetch-site", "cross-site")),
+    )
+    .await;
+    assert_eq!(cross.status, 403);
+    // Other forms too: adding a user.
+    let before = app.count("users");
+    let add = send(
+        &svc,
+        post_form(
+            "/settings/users",
+            cookie.clone(),
+            &[
+                ("email", "eve@example.com"),
+                ("password", "long enough pw"),
+                ("role", "admin"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(add.status, 403);
+    assert_eq!(app.count("users"), before);
+
+    // With it, logout ends the session.
+    let out = send(&svc, post_form("/logout", cookie, &[("csrf", &csrf)])).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(out.header("location"), Some("/login"));
+    let after = send(&svc, get("/", Some(&token))).await;
+    assert_eq!(after.status, 303);
+    assert_eq!(after.header("location"), Some("/login"));
+}
+
+#[actix_web::test]
+async fn a_password_change_ends_the_other_sessions() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let here = login(&svc, VIEWER).await;
+    let elsewhere = login(&svc, VIEWER).await;
+    let settings = send(&svc, get("/settings", Some(&here))).await;
+    assert_eq!(settings.status, 200);
+    let csrf = settings.csrf();
+    let cookie = Some(format!("assent_session={here}"));
+    let wrong = send(
+        &svc,
+        post_form(
+            "/settings/password",
+            cookie.clone(),
+            &[
+                ("csrf", &csrf),
+                ("current", "not it at all"),
+                ("new_password", "a brand new one"),
+                ("confirm", "a brand new one"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(send(&svc, get("/", Some(&elsewhere))).await.status, 200);
+    let changed = send(
+        &svc,
+        post_form(
+            "/settings/password",
+            cookie,
+            &[
+                ("csrf", &csrf),
+                ("current", VIEWER.1),
+                ("new_password", "a brand new one"),
+                ("confirm", "a brand new one"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(changed.status, 303, "{}", changed.body);
+    let fresh = changed
+        .cookie("assent_session")
+        .expect("a new session here");
+    assert_eq!(send(&svc, get("/", Some(&elsewhere))).await.status, 303);
+    assert_eq!(send(&svc, get("/", Some(&here))).await.status, 303);
+    assert_eq!(send(&svc, get("/", Some(&fresh))).await.status, 200);
+    assert_eq!(try_login(&svc, VIEWER.0, VIEWER.1).await.status, 401);
+    login(&svc, (VIEWER.0, "a brand new one")).await;
+}
+
+#[actix_web::test]
+async fn admins_manage_users_and_keys_and_removal_ends_sessions() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let admin = login(&svc, ADMIN).await;
+    let viewer = login(&svc, VIEWER).await;
+    let cookie = Some(format!("assent_session={admin}"));
+    let page = send(&svc, get("/settings", Some(&admin))).await;
+    let csrf = page.csrf();
+    assert!(page.body.contains(VIEWER.0));
+    // A viewer cannot manage users.
+    let vpage = send(&svc, get("/settings", Some(&viewer))).await;
+    assert!(!vpage.body.contains(ADMIN.0));
+    let denied = send(
+        &svc,
+        post_form(
+            "/settings/users",
+            Some(format!("assent_session={viewer}")),
+            &[
+                ("csrf", &vpage.csrf()),
+                ("email", "x@example.com"),
+                ("password", "long enough pw"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(denied.status, 403);
+
+    let added = send(
+        &svc,
+        post_form(
+            "/settings/users",
+            cookie.clone(),
+            &[
+                ("csrf", &csrf),
+                ("email", "new@example.com"),
+                ("password", "long enough pw"),
+                ("role", "viewer"),
+                ("site", "shop"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    let newbie = login(&svc, ("new@example.com", "long enough pw")).await;
+    assert_eq!(
+        send(&svc, get("/sites/shop", Some(&newbie))).await.status,
+        200
+    );
+
+    // Keys: shown once, then only their names; revoked keys stop working.
+    let created = send(
+        &svc,
+        post_form(
+            "/settings/keys",
+            cookie.clone(),
+            &[("csrf", &csrf), ("name", "reporting")],
+        ),
+    )
+    .await;
+    assert_eq!(created.status, 200);
+    let at = created.body.find("assent_").expect("the new key");
+    let key = created.body[at..at + 7 + 48].to_string();
+    assert_eq!(
+        call(
+            &svc,
+            TestRequest::get()
+                .uri("/api/v1/stats/realtime/visitors?site_id=shop")
+                .insert_header(("authorization", format!("Bearer {key}")))
+        )
+        .await
+        .0,
+        200
+    );
+    assert!(
+        !send(&svc, get("/settings", Some(&admin)))
+            .await
+            .body
+            .contains(&key)
+    );
+    let id: i64 = app
+        .db()
+        .query_row(
+            "SELECT id FROM api_keys WHERE name = 'reporting'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let revoked = send(
+        &svc,
+        post_form(
+            &format!("/settings/keys/{id}/revoke"),
+            cookie.clone(),
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(
+        call(
+            &svc,
+            TestRequest::get()
+                .uri("/api/v1/stats/realtime/visitors?site_id=shop")
+                .insert_header(("authorization", format!("Bearer {key}")))
+        )
+        .await
+        .0,
+        401
+    );
+
+    let uid: i64 = app
+        .db()
+        .query_row(
+            "SELECT id FROM users WHERE email = 'new@example.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let removed = send(
+        &svc,
+        post_form(
+            &format!("/settings/users/{uid}/remove"),
+            cookie,
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(send(&svc, get("/", Some(&newbie))).await.status, 303);
+}
+
+#[actix_web::test]
+async fn a_viewer_sees_only_the_sites_granted() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, VIEWER).await;
+    let home = send(&svc, get("/", Some(&token))).await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("/sites/demo?"));
+    assert!(!home.body.contains("/sites/shop"));
+    for path in [
+        "/sites/shop",
+        "/sites/shop/breakdown?panel=pages",
+        "/sites/shop/export?panel=pages",
+        "/sites/shop/realtime",
+        "/sites/shop/consent",
+        "/sites/nope",
+    ] {
+        let got = send(&svc, get(path, Some(&token))).await;
+        assert_eq!(got.status, 404, "{path}");
+        assert!(!got.body.contains("Shop"), "{path}");
+    }
+    assert_eq!(
+        send(&svc, get("/sites/demo", Some(&token))).await.status,
+        200
+    );
+    let admin = login(&svc, ADMIN).await;
+    let home = send(&svc, get("/", Some(&admin))).await;
+    for site in ["demo", "other", "shop", "fresh"] {
+        assert!(home.body.contains(&format!("/sites/{site}?")), "{site}");
+    }
+}
+
+#[actix_web::test]
+async fn every_dashboard_page_has_the_security_headers() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let p = period();
+    for (path, session) in [
+        ("/login".to_string(), None),
+        ("/".to_string(), Some(&token)),
+        ("/".to_string(), None),
+        (format!("/sites/shop?{p}"), Some(&token)),
+        (
+            format!("/sites/shop/breakdown?panel=countries&{p}"),
+            Some(&token),
+        ),
+        (format!("/sites/shop/export?panel=pages&{p}"), Some(&token)),
+        ("/sites/shop/realtime".to_string(), Some(&token)),
+        ("/sites/shop/consent".to_string(), Some(&token)),
+        ("/sites/fresh".to_string(), Some(&token)),
+        ("/settings".to_string(), Some(&token)),
+        ("/sites/nope".to_string(), Some(&token)),
+        ("/sites/shop?period=8d".to_string(), Some(&token)),
+    ] {
+        let got = send(&svc, get(&path, session.map(String::as_str))).await;
+        let csp = got
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{path}: no CSP"));
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(
+            got.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(got.header("referrer-policy"), Some("same-origin"), "{path}");
+        assert_eq!(got.header("cache-control"), Some("no-store"), "{path}");
+        if path.contains("/export") {
+            assert!(
+                got.header("content-disposition")
+                    .unwrap()
+                    .starts_with("attachment")
+            );
+            continue;
+        }
+        // No inline script or style on any page.
+        assert!(!got.body.contains("<style"), "{path}");
+        assert!(!got.body.contains(" style="), "{path}");
+        assert!(!got.body.contains("<script>"), "{path}");
+    }
+    assert_eq!(
+        send(&svc, get("/sites/shop?period=8d", Some(&token)))
+            .await
+            .status,
+        400
+    );
+    let css = send(&svc, get("/assets/dashboard.css", None)).await;
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    assert!(css.body.contains("prefers-color-scheme:dark"));
+    let js = send(&svc, get("/assets/dashboard.js", None)).await;
+    assert!(
+        js.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+}
+
+#[actix_web::test]
+async fn values_from_websites_are_escaped_everywhere() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let p = period();
+    let mut pages = Vec::new();
+    for path in [
+        format!("/sites/shop?{p}"),
+        format!("/sites/shop/breakdown?panel=pages&{p}"),
+        format!("/sites/shop/breakdown?panel=referrers&{p}"),
+        format!("/sites/shop/breakdown?panel=prop:plan&{p}"),
+    ] {
+        let got = send(&svc, get(&path, Some(&token))).await;
+        assert_eq!(got.status, 200, "{path}: {}", got.body);
+        for raw in ["<script>alert", "<img src=x", "\"'><img"] {
+            assert!(!got.body.contains(raw), "{path} shows {raw} unescaped");
+        }
+        pages.push(got.body);
+    }
+    let all = pages.join("\n");
+    for raw in [XSS_PATH, XSS_REFERRER, XSS_PROP] {
+        assert!(all.contains(&html(raw)), "{raw} is not shown escaped");
+    }
+    // In the chart's SVG too (the titles of the property's rows are HTML; the chart's are its own).
+    assert!(all.contains("<svg class=\"chart\""));
+    // The filter link of a row carries the value percent-encoded.
+    assert!(all.contains("f=event%3Apage%7Cis%7C%2F%3Cscript%3Ealert%281%29%3C%2Fscript%3E"));
+}
+
+#[actix_web::test]
+async fn csv_exports_neutralise_formulas() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let got = send(
+        &svc,
+        get(
+            &format!("/sites/shop/export?panel=pages&{}", period()),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert!(got.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(
+        got.header("content-disposition")
+            .unwrap()
+            .contains("attachment")
+    );
+    let lines: Vec<&str> = got.body.lines().collect();
+    assert_eq!(lines[0], "event:page,visitors,pageviews");
+    assert!(
+        lines.contains(&"\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",1,1"),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| !l.starts_with('=')));
+    let series = send(
+        &svc,
+        get(
+            &format!("/sites/shop/export?panel=timeseries&{}", period()),
+            Some(&token),
+        ),
+    )
+    .await;
+    let lines: Vec<&str> = series.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "time:day,visitors,visits,pageviews,bounce_rate,visit_duration"
+    );
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[1].starts_with("2026-10-05,2,2,"), "{lines:?}");
+}
+
+#[actix_web::test]
+async fn the_headline_equals_the_stats_api_and_filters_change_it() {
+    let (app, key) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    for (filter, v2) in [
+        ("", json!([])),
+        (
+            "&f=visit:country|is|FR",
+            json!([["is", "visit:country", ["FR"]]]),
+        ),
+        (
+            "&f=visit:country|is_not|FR",
+            json!([["is_not", "visit:country", ["FR"]]]),
+        ),
+        (
+            "&f=event:page|contains|PRIC",
+            json!([["contains", "event:page", ["pric"], {"case_sensitive": false}]]),
+        ),
+    ] {
+        let url = format!(
+            "/sites/shop?{}&compare=none{}",
+            period(),
+            filter.replace('|', "%7C")
+        );
+        let page = send(&svc, get(&url, Some(&token))).await;
+        assert_eq!(page.status, 200, "{url}: {}", page.body);
+        let metrics: Vec<&str> = METRICS
+            .iter()
+            .copied()
+            .filter(|m| *m != "views_per_visit" || !filter.contains("event:page"))
+            .collect();
+        let answer = api(
+            &svc,
+            &key,
+            json!({"site_id": "shop", "metrics": metrics, "date_range": [FROM, TO], "filters": v2}),
+        )
+        .await;
+        let values = &answer["results"][0]["metrics"];
+        for (i, m) in metrics.iter().enumerate() {
+            assert_eq!(
+                shown(&page.body, m),
+                format_metric(m, values[i].as_f64()),
+                "{m} with {filter:?}"
+            );
+        }
+    }
+    // The whole dataset: 4 visitors; France alone: 2; the numbers differ with the filter.
+    let all = send(
+        &svc,
+        get(&format!("/sites/shop?{}", period()), Some(&token)),
+    )
+    .await;
+    let fr = send(
+        &svc,
+        get(
+            &format!("/sites/shop?{}&f=visit%3Acountry%7Cis%7CFR", period()),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(shown(&all.body, "visitors"), "4");
+    assert_eq!(shown(&fr.body, "visitors"), "2");
+    assert!(fr.body.contains("Country is <strong>FR</strong>"));
+    // The chip's remove link leads back to the unfiltered view.
+    assert!(fr.body.contains(&format!(
+        "href=\"{}&amp;compare=previous_period\"",
+        html(&format!("/sites/shop?{}", period()))
+    )));
+    // The time series has a bucket per day, with values in titles.
+    assert_eq!(all.body.matches("<g class=\"hit\">").count(), 3);
+    assert!(all.body.contains("<title>5 Oct: 2 Unique visitors"));
+}
+
+#[actix_web::test]
+async fn breakdowns_search_sort_and_page() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let base = format!("/sites/shop/breakdown?panel=pages&{}", period());
+    let all = send(&svc, get(&base, Some(&token))).await;
+    assert_eq!(all.status, 200);
+    assert!(all.body.contains("4 rows"), "{}", all.body);
+    let found = send(&svc, get(&format!("{base}&q=PRIC"), Some(&token))).await;
+    assert!(found.body.contains("1 rows"));
+    assert!(found.body.contains(&html("/pricing")));
+    let by_name = send(&svc, get(&format!("{base}&sort=name_asc"), Some(&token))).await;
+    let first = by_name.body.find(&format!(">{}<", html("/"))).unwrap();
+    let pricing = by_name
+        .body
+        .find(&format!(">{}<", html("/pricing")))
+        .unwrap();
+    assert!(first < pricing);
+    let countries = send(
+        &svc,
+        get(
+            &format!("/sites/shop/breakdown?panel=countries&{}", period()),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert!(countries.body.contains("🇫🇷"));
+}
+
+#[actix_web::test]
+async fn a_new_site_shows_its_snippet_and_waits() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let got = send(&svc, get("/sites/fresh", Some(&token))).await;
+    assert_eq!(got.status, 200);
+    assert!(got.body.contains("Waiting for the first event"));
+    let snippet = format!(
+        "<script src=\"{}/s/fresh/assent.js\" defer></script>",
+        app.state.settings.public_url
+    );
+    assert!(got.body.contains(&html(&snippet)), "{}", got.body);
+}
+
+#[actix_web::test]
+async fn the_page_weight_stays_small() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let mut total = 0;
+    for path in [
+        format!("/sites/shop?{}", period()),
+        "/assets/dashboard.css".into(),
+        "/assets/dashboard.js".into(),
+    ] {
+        let got = send(
+            &svc,
+            get(&path, Some(&token)).insert_header(("accept-encoding", "gzip")),
+        )
+        .await;
+        assert_eq!(got.header("content-encoding"), Some("gzip"), "{path}");
+        total += got.bytes;
+    }
+    assert!(total < 20 * 1024, "{total} bytes gzip");
+}
+
+#[actix_web::test]
+async fn every_period_and_comparison_renders_and_the_picker_needs_no_script() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    for (period, _) in assent::domain::dashboard::view::PERIODS {
+        for (compare, _) in assent::domain::dashboard::view::COMPARISONS {
+            let url = format!("/sites/shop?period={period}&from={FROM}&to={TO}&compare={compare}");
+            let got = send(&svc, get(&url, Some(&token))).await;
+            assert_eq!(got.status, 200, "{url}: {}", got.body);
+            assert!(got.body.contains("<svg class=\"chart\""), "{url}");
+        }
+    }
+    let day = send(&svc, get("/sites/shop?period=day", Some(&token))).await;
+    // Hours for a day.
+    assert_eq!(day.body.matches("<g class=\"hit\">").count(), 24);
+    // The picker is a form of selects with a submit button: it works by keyboard, without script.
+    assert!(day.body.contains("<select name=\"period\""));
+    assert!(day.body.contains("<button type=\"submit\">Apply</button>"));
+    // The page renews the session cookie.
+    assert!(day.cookie("assent_session").is_some_and(|t| t == token));
+    // The filter form of three fields adds one filter.
+    let added = send(
+        &svc,
+        get(
+            &format!("/sites/shop?{}&fd=visit:country&fo=is&fv=FR", period()),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(shown(&added.body, "visitors"), "2");
+}
+
+#[actix_web::test]
+async fn realtime_counts_a_new_visitor() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let before = send(&svc, get("/sites/shop/realtime?format=json", Some(&token))).await;
+    let before: Value = serde_json::from_str(&before.body).unwrap();
+    assert_eq!(before["visitors"], 0);
+    let e = NewEvent {
+        site: "shop".into(),
+        ts: assent::now(),
+        name: "pageview".into(),
+        path: "/now".into(),
+        referrer: None,
+        source: None,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_content: None,
+        utm_term: None,
+        country: None,
+        browser: "Firefox".into(),
+        os: "Linux".into(),
+        device: "Desktop".into(),
+        screen: "Desktop".into(),
+        props: None,
+        prop_pairs: Vec::new(),
+        engaged_ms: None,
+    };
+    assert!(app.state.store.record_event(ConsentId(2), e).await.unwrap());
+    let after = send(&svc, get("/sites/shop/realtime?format=json", Some(&token))).await;
+    let after: Value = serde_json::from_str(&after.body).unwrap();
+    assert_eq!(after["visitors"], 1);
+    assert_eq!(after["pages"][0]["page"], "/now");
+    let page = send(&svc, get("/sites/shop/realtime", Some(&token))).await;
+    assert!(page.body.contains("data-realtime-count>1<"));
+}
+
+/// The `href` values of a page, unescaped.
+fn links(body: &str) -> Vec<String> {
+    body.split("href=\"")
+        .skip(1)
+        .map(|rest| {
+            rest[..rest.find('"').unwrap()]
+                .replace("&#x2f;", "/")
+                .replace("&quot;", "\"")
+                .replace("&#x27;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn every_link_of_the_dashboard_leads_somewhere() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let page = send(
+        &svc,
+        get(&format!("/sites/shop?{}", period()), Some(&token)),
+    )
+    .await;
+    let targets: Vec<String> = links(&page.body)
+        .into_iter()
+        .filter(|l| l.starts_with("/sites/"))
+        .collect();
+    assert!(targets.len() > 40, "{targets:?}");
+    // Rows filter the dashboard: the XSS path's row too, with its value intact.
+    let xss = targets
+        .iter()
+        .find(|l| l.contains("%3Cscript%3Ealert%281%29"))
+        .expect("a filter link for the XSS path");
+    let filtered = send(&svc, get(xss, Some(&token))).await;
+    assert_eq!(filtered.status, 200);
+    assert_eq!(shown(&filtered.body, "visitors"), "1");
+    for link in &targets {
+        let got = send(&svc, get(link, Some(&token))).await;
+        assert_eq!(got.status, 200, "{link}: {}", got.body);
+    }
+    // The country that is not known is shown, not linked (countries filter by code).
+    let countries = send(
+        &svc,
+        get(
+            &format!("/sites/shop/breakdown?panel=countries&{}", period()),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert!(
+        countries
+            .body
+            .contains("<span class=\"plain\">(not set)</span>")
+    );
+}
+
+/// A `Set-Cookie` header's value for a cookie, from a real server's answer.
+fn set_cookie_value(res: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or("").to_string())
+}
+
+/// The real server: the admin login it prints on its first run opens the dashboard, where the demo site
+/// waits for its first event.
+#[test]
+fn the_printed_admin_login_opens_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], &[]);
+    let out = String::from_utf8_lossy(&server.stdout.lock().unwrap()).into_owned();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Created the admin login"))
+        .unwrap_or_else(|| panic!("no admin login printed: {out}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let email = words[4];
+    let password = words[7];
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut form = agent.get(format!("{}/login", server.url)).call().unwrap();
+    let nonce = set_cookie_value(&form, "assent_login").unwrap();
+    assert!(form.body_mut().read_to_string().unwrap().contains(&nonce));
+    let res = agent
+        .post(format!("{}/login", server.url))
+        .header("cookie", format!("assent_login={nonce}"))
+        .send_form([("email", email), ("password", password), ("csrf", &nonce)])
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    let session = set_cookie_value(&res, "assent_session").unwrap();
+    let mut home = agent
+        .get(format!("{}/", server.url))
+        .header("cookie", format!("assent_session={session}"))
+        .call()
+        .unwrap();
+    assert_eq!(home.status().as_u16(), 200);
+    assert!(
+        home.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("/sites/demo?")
+    );
+    let mut demo = agent
+        .get(format!("{}/sites/demo", server.url))
+        .header("cookie", format!("assent_session={session}"))
+        .call()
+        .unwrap();
+    let body = demo.body_mut().read_to_string().unwrap();
+    assert!(body.contains("Waiting for the first event"), "{body}");
+}
+
+#[actix_web::test]
+async fn the_consent_panel_shows_decisions_rates_and_the_estimate() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let store = &app.state.store;
+    let site = app.state.sites.get("shop").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    // Four refusals besides the four acceptances, from a page whose path is hostile.
+    for n in 5..=8u128 {
+        store
+            .append_consent(ConsentRecord {
+                consent_id: ConsentId(n),
+                site: "shop".into(),
+                created_at: now,
+                revision: 1,
+                policy_hash: site.policy_hash.clone(),
+                choices: BTreeMap::from([("analytics".into(), false), ("marketing".into(), false)]),
+                action: Action::RejectAll,
+                language: Some("fr".into()),
+                page_path: Some(XSS_PATH.into()),
+                expires_at: add_months(now, 13),
+            })
+            .await
+            .unwrap();
+    }
+    // One visitor counted today.
+    let e = NewEvent {
+        site: "shop".into(),
+        ts: assent::now(),
+        name: "pageview".into(),
+        path: "/today".into(),
+        referrer: None,
+        source: None,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_content: None,
+        utm_term: None,
+        country: None,
+        browser: "Firefox".into(),
+        os: "Linux".into(),
+        device: "Desktop".into(),
+        screen: "Desktop".into(),
+        props: None,
+        prop_pairs: Vec::new(),
+        engaged_ms: None,
+    };
+    assert!(store.record_event(ConsentId(1), e).await.unwrap());
+    let value = |body: &str, key: &str| {
+        let marker = format!("data-consent=\"{key}\">");
+        let at = body.find(&marker).unwrap_or_else(|| panic!("no {key}"));
+        let rest = &body[at + marker.len()..];
+        rest[..rest.find('<').unwrap()].to_string()
+    };
+    let page = send(&svc, get("/sites/shop/consent?period=day", Some(&token))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(value(&page.body, "decisions"), "8");
+    assert_eq!(value(&page.body, "opt_in"), "50%");
+    assert_eq!(value(&page.body, "counted"), "1");
+    assert_eq!(value(&page.body, "estimate"), "≈ 2");
+    assert!(page.body.contains("Accept all: 4"));
+    assert!(page.body.contains("Reject all: 4"));
+    assert!(page.body.contains(&html(XSS_PATH)));
+    assert!(!page.body.contains("<script>alert"));
+    // Per category: marketing was granted by none of the four who chose it.
+    assert!(
+        page.body
+            .contains("marketing</span></td><td class=\"num\">0%</td><td class=\"num\">4</td>")
+    );
+    let dashboard = send(&svc, get("/sites/shop?period=day", Some(&token))).await;
+    assert_eq!(value(&dashboard.body, "opt_in"), "50%");
+    assert_eq!(value(&dashboard.body, "estimate"), "≈ 2");
+    // A period without decisions says so rather than dividing by nothing.
+    let old = send(
+        &svc,
+        get(&format!("/sites/shop/consent?{}", period()), Some(&token)),
+    )
+    .await;
+    assert_eq!(value(&old.body, "opt_in"), "–");
+    assert_eq!(value(&old.body, "estimate"), "–");
+}
