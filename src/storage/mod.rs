@@ -467,6 +467,10 @@ mod tests {
             (super::visits::DELETE_OF_VISITOR, by_visitor),
             (super::consents::LATEST_STATE, by_id),
             (super::consents::DELETE_OF, by_id),
+            (
+                &format!("SELECT id FROM visits {}", super::visits::AFTER_IN_ORDER),
+                "SEARCH visits USING INTEGER PRIMARY KEY (rowid>?)",
+            ),
         ] {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let params: Vec<i64> = (1..=stmt.parameter_count() as i64).collect();

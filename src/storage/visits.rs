@@ -172,6 +172,11 @@ pub fn stored_of_visitor(conn: &Connection, site: &str, visitor: i64) -> Result<
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// Visits in id order from a point: a walk along the table's own b-tree (`+site_id` keeps the planner
+/// off the site's indexes, which would sort every later visit of the site for each page of the walk:
+/// quadratic, an hour at ten million events).
+pub(crate) const AFTER_IN_ORDER: &str = "WHERE +site_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+
 /// Every visit of a site after id `after`, at most `limit`, in id order (for counting statistics afresh).
 pub fn stored_after(
     conn: &Connection,
@@ -179,9 +184,7 @@ pub fn stored_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredVisit>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{STORED} WHERE site_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-    ))?;
+    let mut stmt = conn.prepare_cached(&format!("{STORED} {AFTER_IN_ORDER}"))?;
     let rows = stmt.query_map(params![site, after, limit], stored_from)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
