@@ -103,42 +103,51 @@ impl Source for SqlSource<'_> {
             // Every value is >= "" and < a string of U+10FFFF.
             None => (String::new(), char::MAX.to_string()),
         };
-        let mut numbers: HashMap<(i32, String), Vec<u32>> = HashMap::new();
-        {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT day, value, numbers FROM rollup_visitors
-                 WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 AND value >= ?5 AND value < ?6",
-            )?;
-            let mut rows = stmt.query(params![site, code, first_day, last_day, low, high])?;
-            while let Some(r) = rows.next()? {
-                let key = (r.get::<_, i32>(0)?, r.get::<_, String>(1)?);
-                let bytes = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-                visitors::decode_into(bytes, numbers.entry(key).or_default());
-            }
-        }
+        // Both tables are read in (day, value) order, their primary key's, and joined as they go: no
+        // sort, no map of the visitor numbers.
+        let mut numbers_stmt = self.conn.prepare_cached(
+            "SELECT day, value, numbers FROM rollup_visitors
+             WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 AND value >= ?5 AND value < ?6
+             ORDER BY day, value, chunk",
+        )?;
+        let mut numbers =
+            numbers_stmt.query(params![site, code, first_day, last_day, low, high])?;
+        let mut pending = numbers.next()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT day, value, visits, pageviews, events, bounces, duration, engaged_ms FROM rollups
-             WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 AND value >= ?5 AND value < ?6",
+             WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 AND value >= ?5 AND value < ?6
+             ORDER BY day, value",
         )?;
-        let rows = stmt.query_map(params![site, code, first_day, last_day, low, high], |r| {
-            Ok((
-                r.get::<_, i32>(0)?,
-                r.get::<_, String>(1)?,
-                Acc {
-                    visits: r.get::<_, i64>(2)?.max(0) as u64,
-                    pageviews: r.get::<_, i64>(3)?.max(0) as u64,
-                    events: r.get::<_, i64>(4)?.max(0) as u64,
-                    bounces: r.get::<_, i64>(5)?.max(0) as u64,
-                    duration: r.get::<_, i64>(6)?.max(0) as u64,
-                    engaged_ms: r.get::<_, i64>(7)?.max(0) as u64,
-                    visitors: Vec::new(),
-                },
-            ))
-        })?;
+        let mut rows = stmt.query(params![site, code, first_day, last_day, low, high])?;
         let mut out = Vec::new();
-        for row in rows {
-            let (day, value, mut acc) = row?;
-            acc.visitors = numbers.remove(&(day, value.clone())).unwrap_or_default();
+        while let Some(r) = rows.next()? {
+            let day: i32 = r.get(0)?;
+            let value: String = r.get(1)?;
+            let mut acc = Acc {
+                visits: r.get::<_, i64>(2)?.max(0) as u64,
+                pageviews: r.get::<_, i64>(3)?.max(0) as u64,
+                events: r.get::<_, i64>(4)?.max(0) as u64,
+                bounces: r.get::<_, i64>(5)?.max(0) as u64,
+                duration: r.get::<_, i64>(6)?.max(0) as u64,
+                engaged_ms: r.get::<_, i64>(7)?.max(0) as u64,
+                visitors: Vec::with_capacity(r.get::<_, i64>(2)?.clamp(0, 1 << 20) as usize),
+            };
+            while let Some(n) = pending {
+                let key = (
+                    n.get::<_, i32>(0)?,
+                    n.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?,
+                );
+                match key.cmp(&(day, value.as_str())) {
+                    std::cmp::Ordering::Greater => break,
+                    std::cmp::Ordering::Equal => {
+                        let bytes = n.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+                        visitors::decode_into(bytes, &mut acc.visitors);
+                    }
+                    // Numbers without figures cannot be: skipped.
+                    std::cmp::Ordering::Less => {}
+                }
+                pending = numbers.next()?;
+            }
             out.push(RollupRow {
                 day,
                 dim: code,
