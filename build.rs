@@ -10,12 +10,15 @@
 //!   fails the build instead of being guessed at.
 //! - CSS loses comments and collapsible white space.
 //!
-//! Outputs `assent.min.js` and `assent.min.css`, and exports their paths to
-//! the package's own targets as `ASSENT_MIN_JS` / `ASSENT_MIN_CSS`.
+//! Outputs `assent.min.js`, `rights.min.js` (the dialog's "Your data" part,
+//! loaded when it opens) and `assent.min.css`, and exports their paths to the
+//! package's own targets as `ASSENT_MIN_JS` / `ASSENT_MIN_RIGHTS_JS` /
+//! `ASSENT_MIN_CSS`.
 
 use std::{env, fs, path::Path};
 
 const CONFIG_TOKEN: &str = "__ASSENT_CONFIG__";
+const RIGHTS_TOKEN: &str = "__ASSENT_RIGHTS__";
 
 fn main() {
     println!("cargo:rerun-if-changed=web");
@@ -29,6 +32,19 @@ fn main() {
         "web/assent.js must contain {CONFIG_TOKEN} exactly once"
     );
     let css = minify_css(&css);
+    let rights = fs::read_to_string("web/rights.js").expect("read web/rights.js");
+    let rights = minify_js(&rights).unwrap_or_else(|e| panic!("web/rights.js: {e}"));
+    assert_eq!(
+        rights.matches(RIGHTS_TOKEN).count(),
+        1,
+        "web/rights.js must contain {RIGHTS_TOKEN} exactly once"
+    );
+    let rights_path = Path::new(&out_dir).join("rights.min.js");
+    fs::write(&rights_path, rights).expect("write rights.min.js");
+    println!(
+        "cargo:rustc-env=ASSENT_MIN_RIGHTS_JS={}",
+        rights_path.display()
+    );
     let js_path = Path::new(&out_dir).join("assent.min.js");
     let css_path = Path::new(&out_dir).join("assent.min.css");
     fs::write(&js_path, js).expect("write assent.min.js");

@@ -99,6 +99,27 @@ pub enum Command {
     },
     /// Write a consistent copy of the database (safe while the server runs)
     Backup { file: PathBuf },
+    /// The consent log as proof
+    #[command(subcommand)]
+    Consents(ConsentsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentsCommand {
+    /// Print a site's consent records (oldest first), each with its policy revision and the hash of the
+    /// texts shown
+    Export {
+        site: String,
+        /// First day (YYYY-MM-DD, UTC) or instant (RFC 3339) to include
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Last day (YYYY-MM-DD, UTC, included) or instant (RFC 3339, excluded)
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// csv or jsonl
+        #[arg(long, default_value = "csv")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +139,13 @@ pub enum SiteCommand {
     Remove { id: String },
     /// Print a site's settings as TOML
     Show { id: String },
+    /// Print the site's record of processing activities (GDPR article 30)
+    Register {
+        id: String,
+        /// md or json
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
     /// Apply an edited copy of `site show`
     Update {
         id: String,

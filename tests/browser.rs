@@ -77,6 +77,8 @@ fn is_pageview(e: &Value, path: &str) -> bool {
 mod consent_flow;
 #[path = "browser/presentation.rs"]
 mod presentation;
+#[path = "browser/rights.rs"]
+mod rights;
 #[path = "browser/tracking.rs"]
 mod tracking;
 

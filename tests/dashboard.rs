@@ -3,6 +3,8 @@
 //! (HTML, attributes, SVG, CSV), and figures equal to the Stats API's for a small hand-made dataset.
 
 mod common;
+#[path = "common/dataset.rs"]
+mod dataset;
 
 use std::collections::BTreeMap;
 
@@ -1290,4 +1292,680 @@ async fn the_consent_panel_shows_decisions_rates_and_the_estimate() {
     .await;
     assert_eq!(value(&old.body, "opt_in"), "–");
     assert_eq!(value(&old.body, "estimate"), "–");
+}
+
+/// The value of a form field as the page shows it (`id="..."` then `value="..."`), unescaped.
+fn field_value(body: &str, id: &str) -> String {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no field {id}"));
+    let rest = &body[at..];
+    let v = rest.find("value=\"").unwrap() + 7;
+    let value = &rest[v..];
+    value[..value.find('"').unwrap()]
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The message shown beside a field of the site settings form.
+fn field_error(body: &str, field: &str) -> Option<String> {
+    let marker = format!("<p class=\"field-error\" id=\"err-{field}\">");
+    let at = body.find(&marker)?;
+    let rest = &body[at + marker.len()..];
+    Some(rest[..rest.find("</p>").unwrap()].to_string())
+}
+
+/// The site settings form's fields as the page has them, to post back with changes.
+fn settings_fields(body: &str) -> Vec<(String, String)> {
+    let textarea = |id: &str| {
+        let start = body.find(&format!("id=\"{id}\"")).unwrap();
+        let open = start + body[start..].find('>').unwrap() + 1;
+        let close = open + body[open..].find("</textarea>").unwrap();
+        body[open..close]
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+    };
+    let mut f: Vec<(String, String)> = [
+        "name",
+        "timezone",
+        "languages",
+        "default_language",
+        "privacy_url",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), field_value(body, k)))
+    .collect();
+    for k in ["domains", "categories", "texts"] {
+        f.push((k.to_string(), textarea(k)));
+    }
+    for k in [
+        "floating_button",
+        "spa",
+        "google_consent_mode",
+        "outbound_links",
+        "file_downloads",
+        "allow_http",
+    ] {
+        if body.contains(&format!("name=\"{k}\" value=\"on\" checked")) {
+            f.push((k.to_string(), "on".to_string()));
+        }
+    }
+    f
+}
+
+fn with(fields: &[(String, String)], key: &str, value: &str) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = fields.iter().filter(|(k, _)| k != key).cloned().collect();
+    f.push((key.to_string(), value.to_string()));
+    f
+}
+
+fn refs(f: &[(String, String)]) -> Vec<(&str, &str)> {
+    f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[actix_web::test]
+async fn site_settings_validate_like_the_cli_and_show_errors_beside_fields() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    // Viewers (even of the site) and strangers get the 404 of a site that does not exist.
+    let viewer = login(&svc, VIEWER).await;
+    for path in ["/sites/demo/settings", "/sites/shop/settings"] {
+        assert_eq!(send(&svc, get(path, Some(&viewer))).await.status, 404);
+    }
+    let token = login(&svc, ADMIN).await;
+    let cookie = Some(format!("assent_session={token}"));
+    let page = send(&svc, get("/sites/shop/settings", Some(&token))).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&html("/s/shop/assent.js")),
+        "the embed snippet"
+    );
+    assert!(page.body.contains("data-copy="));
+    let csrf = page.csrf();
+    let fields = settings_fields(&page.body);
+    assert_eq!(field_value(&page.body, "timezone"), "UTC");
+
+    // Without the CSRF token nothing changes.
+    let forged = send(
+        &svc,
+        post_form(
+            "/sites/shop/settings",
+            cookie.clone(),
+            &refs(&with(&fields, "timezone", "Europe/Paris")),
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+
+    let post = |f: Vec<(String, String)>| {
+        let mut f = f;
+        f.push(("csrf".into(), csrf.clone()));
+        post_form("/sites/shop/settings", cookie.clone(), &refs(&f))
+    };
+    // Refusals: the message beside its field, the submitted values kept, nothing stored (400). Each
+    // message is the one `assent site update` gives for the same document.
+    let cases = [
+        ("timezone", "Mars/Olympus", "timezone"),
+        ("domains", "shop.test\nhttps://bad.example/x", "domains"),
+        ("languages", "en Fr", "languages"),
+        ("default_language", "it-xx", "default_language"),
+        ("name", "  ", "name"),
+        ("privacy_url", "ftp://x.example/", "privacy_url"),
+        (
+            "categories",
+            "[[categories]]\nid = \"analytics\"\n",
+            "categories",
+        ),
+        (
+            "categories",
+            "[[categories]]\nid = \"necessary\"\nrequired = true\nsurprise = 1\n",
+            "categories",
+        ),
+        ("texts", "[texts.en\n", "texts"),
+    ];
+    for (key, value, field) in cases {
+        let got = send(&svc, post(with(&fields, key, value))).await;
+        assert_eq!(got.status, 400, "{key}={value:?}: {}", got.body);
+        let message = field_error(&got.body, field)
+            .unwrap_or_else(|| panic!("no message beside {field} for {value:?}: {}", got.body));
+        assert!(!message.is_empty());
+        if key == "timezone" {
+            assert!(message.contains("unknown time zone"), "{message}");
+            assert_eq!(field_value(&got.body, "timezone"), "Mars/Olympus");
+        }
+        if key == "domains" {
+            assert!(message.contains("invalid domain"), "{message}");
+        }
+        assert!(got.body.contains("aria-invalid=\"true\""));
+    }
+    // The CLI refuses the same document with the same message.
+    let text = app
+        .state
+        .sites
+        .get("shop")
+        .unwrap()
+        .config
+        .to_toml("shop", 1)
+        .replace("timezone = \"UTC\"", "timezone = \"Mars/Olympus\"");
+    let cli_error = assent::domain::site::SiteConfig::from_toml("shop", &text).unwrap_err();
+    assert!(cli_error.ends_with("unknown time zone \"Mars/Olympus\": use an IANA name such as \"Europe/Paris\" or \"UTC\""), "{cli_error}");
+    assert_eq!(app.state.sites.get("shop").unwrap().config.timezone, "UTC");
+
+    // A valid change: stored, the registry reloaded at once, the revision kept (no text changed).
+    let mut ok = with(&fields, "timezone", "Europe/Paris");
+    ok.retain(|(k, _)| k != "floating_button");
+    let saved = send(&svc, post(ok)).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(
+        saved.header("location"),
+        Some("/sites/shop/settings?done=saved")
+    );
+    let shop = app.state.sites.get("shop").unwrap();
+    assert_eq!(shop.config.timezone, "Europe/Paris");
+    assert!(!shop.config.options.floating_button);
+    assert_eq!(shop.revision, 1);
+    let stored = assent::storage::Database::open(&app.state.settings.db_path())
+        .unwrap()
+        .site("shop")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.config.timezone, "Europe/Paris");
+
+    // A changed text is a new policy revision; only the override is stored.
+    let page = send(&svc, get("/sites/shop/settings", Some(&token))).await;
+    let fields = settings_fields(&page.body);
+    let texts = fields.iter().find(|(k, _)| k == "texts").unwrap().1.clone();
+    let accept = texts
+        .lines()
+        .find(|l| l.starts_with("accept_all = "))
+        .expect("accept_all text")
+        .to_string();
+    let changed = texts.replacen(&accept, "accept_all = \"Yes, fine\"", 1);
+    let saved = send(&svc, post(with(&fields, "texts", &changed))).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(
+        saved.header("location"),
+        Some("/sites/shop/settings?done=asked")
+    );
+    let shop = app.state.sites.get("shop").unwrap();
+    assert_eq!(shop.revision, 2);
+    assert_eq!(shop.config.texts.len(), 1, "{:?}", shop.config.texts);
+    assert!(shop.script.contains("Yes, fine"));
+}
+
+#[actix_web::test]
+async fn ask_again_and_removal_need_their_confirmation() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let cookie = Some(format!("assent_session={token}"));
+    let csrf = send(&svc, get("/sites/shop/settings", Some(&token)))
+        .await
+        .csrf();
+    let unconfirmed = send(
+        &svc,
+        post_form(
+            "/sites/shop/settings/ask-again",
+            cookie.clone(),
+            &[("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(unconfirmed.status, 400);
+    assert!(field_error(&unconfirmed.body, "ask_again").is_some());
+    assert_eq!(app.state.sites.get("shop").unwrap().revision, 1);
+    let asked = send(
+        &svc,
+        post_form(
+            "/sites/shop/settings/ask-again",
+            cookie.clone(),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        ),
+    )
+    .await;
+    assert_eq!(asked.status, 303);
+    assert_eq!(app.state.sites.get("shop").unwrap().revision, 2);
+    let page = send(&svc, get("/sites/shop/settings?done=asked", Some(&token))).await;
+    assert!(page.body.contains("every visitor is asked again"));
+
+    for typed in ["", "Shop", "demo"] {
+        let got = send(
+            &svc,
+            post_form(
+                "/sites/shop/settings/remove",
+                cookie.clone(),
+                &[("csrf", &csrf), ("confirm_id", typed)],
+            ),
+        )
+        .await;
+        assert_eq!(got.status, 400, "{typed:?}");
+        assert!(field_error(&got.body, "remove").is_some());
+        assert!(app.state.sites.get("shop").is_some());
+    }
+    let events_before = app.count("events");
+    assert!(events_before > 0);
+    let removed = send(
+        &svc,
+        post_form(
+            "/sites/shop/settings/remove",
+            cookie.clone(),
+            &[("csrf", &csrf), ("confirm_id", "shop")],
+        ),
+    )
+    .await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(removed.header("location"), Some("/?done=removed"));
+    assert!(app.state.sites.get("shop").is_none());
+    assert_eq!(app.count("events"), 0, "everything collected for it went");
+    assert_eq!(
+        send(&svc, get("/sites/shop", Some(&token))).await.status,
+        404
+    );
+    let home = send(&svc, get("/?done=removed", Some(&token))).await;
+    assert!(home.body.contains("The site was removed"));
+}
+
+#[actix_web::test]
+async fn admins_add_sites_from_the_list_with_the_cli_rules() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let viewer = login(&svc, VIEWER).await;
+    let home = send(&svc, get("/", Some(&viewer))).await;
+    assert!(!home.body.contains("Add a site"));
+    let vcsrf = home.csrf();
+    let refused = send(
+        &svc,
+        post_form(
+            "/sites",
+            Some(format!("assent_session={viewer}")),
+            &[
+                ("csrf", &vcsrf),
+                ("id", "blog"),
+                ("domains", "blog.example"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert!(app.state.sites.get("blog").is_none());
+
+    let token = login(&svc, ADMIN).await;
+    let cookie = Some(format!("assent_session={token}"));
+    let home = send(&svc, get("/", Some(&token))).await;
+    assert!(home.body.contains("Add a site"));
+    let csrf = home.csrf();
+    for (id, domains, status, text) in [
+        ("Blog", "blog.example", 400, "invalid site id"),
+        ("blog", "https://blog.example", 400, "invalid domain"),
+        ("blog", "", 400, "at least one domain"),
+        ("shop", "shop.example", 409, "already exists"),
+    ] {
+        let got = send(
+            &svc,
+            post_form(
+                "/sites",
+                cookie.clone(),
+                &[("csrf", &csrf), ("id", id), ("domains", domains)],
+            ),
+        )
+        .await;
+        assert_eq!(got.status, status, "{id} {domains}: {}", got.body);
+        assert!(got.body.contains(text), "{text}: {}", got.body);
+        assert!(got.body.contains(&format!("value=\"{id}\"")), "kept");
+    }
+    assert!(app.state.sites.get("blog").is_none());
+    let added = send(
+        &svc,
+        post_form(
+            "/sites",
+            cookie.clone(),
+            &[
+                ("csrf", &csrf),
+                ("id", "blog"),
+                ("domains", "blog.example\nwww.blog.example"),
+                ("name", "The <b>Blog</b>"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(added.status, 303, "{}", added.body);
+    assert_eq!(
+        added.header("location"),
+        Some("/sites/blog/settings?done=added")
+    );
+    let blog = app.state.sites.get("blog").unwrap();
+    assert_eq!(blog.config.domains, ["blog.example", "www.blog.example"]);
+    assert_eq!(blog.revision, 1);
+    let home = send(&svc, get("/", Some(&token))).await;
+    assert!(home.body.contains("The &lt;b&gt;Blog&lt;&#x2f;b&gt;"));
+}
+
+#[actix_web::test]
+async fn the_consent_log_searches_pages_and_exports_proof() {
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let store = &app.state.store;
+    let site = app.state.sites.get("shop").unwrap();
+    let at = |s: &str| time::OffsetDateTime::from_unix_timestamp(ts(s)).unwrap();
+    // 60 refusals on 3 October from a page whose path is a formula, and a withdrawal of id 1.
+    for n in 100..160u128 {
+        let t = at("2026-10-03T12:00:00Z");
+        store
+            .append_consent(ConsentRecord {
+                consent_id: ConsentId(n),
+                site: "shop".into(),
+                created_at: t,
+                revision: 1,
+                policy_hash: site.policy_hash.clone(),
+                choices: BTreeMap::from([("analytics".into(), false)]),
+                action: Action::RejectAll,
+                language: Some("fr".into()),
+                page_path: Some(FORMULA.into()),
+                expires_at: add_months(t, 13),
+            })
+            .await
+            .unwrap();
+    }
+    let t = at("2026-10-04T09:30:00Z");
+    store
+        .append_consent(ConsentRecord {
+            consent_id: ConsentId(1),
+            site: "shop".into(),
+            created_at: t,
+            revision: 1,
+            policy_hash: site.policy_hash.clone(),
+            choices: BTreeMap::from([("analytics".into(), false)]),
+            action: Action::Withdraw,
+            language: Some("en".into()),
+            page_path: Some(XSS_PATH.into()),
+            expires_at: add_months(t, 13),
+        })
+        .await
+        .unwrap();
+    let viewer = login(&svc, VIEWER).await;
+    assert_eq!(
+        send(&svc, get("/sites/shop/consents", Some(&viewer)))
+            .await
+            .status,
+        404
+    );
+    let token = login(&svc, ADMIN).await;
+    let total = |body: &str| {
+        let at = body.find("<span data-total>").unwrap() + 17;
+        body[at..at + body[at..].find('<').unwrap()].to_string()
+    };
+    let all = send(&svc, get("/sites/shop/consents", Some(&token))).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(total(&all.body), "65");
+    assert!(all.body.contains("Page 1 of 2"));
+    assert!(all.body.contains(&html(XSS_PATH)));
+    assert!(!all.body.contains("<script>alert"));
+    let id1 = ConsentId(1).to_string();
+    let by_id = send(
+        &svc,
+        get(&format!("/sites/shop/consents?id={id1}"), Some(&token)),
+    )
+    .await;
+    assert_eq!(total(&by_id.body), "2");
+    assert!(by_id.body.contains("Withdraw") && by_id.body.contains("Accept all"));
+    assert!(by_id.body.contains("analytics: no"));
+    assert!(by_id.body.contains(&site.policy_hash[..12]));
+    // The revision links to what was shown, checked against its hash; the current one to the notice.
+    assert!(
+        by_id
+            .body
+            .contains(&html("/sites/shop/consents/revisions/1"))
+    );
+    assert!(by_id.body.contains("/s/shop/privacy"));
+    let rev = send(&svc, get("/sites/shop/consents/revisions/1", Some(&token))).await;
+    assert_eq!(rev.status, 200);
+    assert!(rev.body.contains("data-hash-check=\"ok\""), "{}", rev.body);
+    assert!(rev.body.contains(&site.policy_hash));
+    assert_eq!(
+        send(&svc, get("/sites/shop/consents/revisions/9", Some(&token)))
+            .await
+            .status,
+        404
+    );
+    let ranged = send(
+        &svc,
+        get(
+            "/sites/shop/consents?from=2026-10-03&to=2026-10-03&action=reject_all&page=2",
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(total(&ranged.body), "60");
+    assert!(ranged.body.contains("Page 2 of 2"));
+    let withdrawn = send(
+        &svc,
+        get("/sites/shop/consents?action=withdraw", Some(&token)),
+    )
+    .await;
+    assert_eq!(total(&withdrawn.body), "1");
+    for bad in [
+        "id=123",
+        "id=%3Cscript%3E",
+        "from=2026-13-01",
+        "from=2026-10-05&to=2026-10-01",
+        "action=maybe",
+        "page=0",
+    ] {
+        let got = send(
+            &svc,
+            get(&format!("/sites/shop/consents?{bad}"), Some(&token)),
+        )
+        .await;
+        assert_eq!(got.status, 400, "{bad}");
+        let got = send(
+            &svc,
+            get(&format!("/sites/shop/consents.csv?{bad}"), Some(&token)),
+        )
+        .await;
+        assert_eq!(got.status, 400, "{bad}");
+    }
+    // The CSV of a range: every record of it, oldest first, formulas written as text.
+    let csv = send(
+        &svc,
+        get(
+            "/sites/shop/consents.csv?from=2026-10-03&to=2026-10-04",
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(
+        csv.header("content-disposition")
+            .unwrap()
+            .contains("shop-consents-2026-10-03_2026-10-04.csv")
+    );
+    let lines: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines[0],
+        "time_utc,consent_id,action,choices,language,page,revision,policy_hash,expires_at_utc"
+    );
+    assert_eq!(lines.len(), 62);
+    assert!(lines[1].starts_with("2026-10-03T12:00:00+00:00,"));
+    assert!(
+        lines[1].contains(",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\","),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[61].contains(&format!(",{id1},withdraw,")),
+        "{}",
+        lines[61]
+    );
+    assert!(lines[61].contains(&site.policy_hash));
+}
+
+#[actix_web::test]
+async fn the_whole_view_exports_as_one_zip_archive() {
+    use std::io::Read;
+    let (app, _) = app().await;
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let res = test::call_service(
+        &svc,
+        get(
+            &format!("/sites/shop/export.zip?{}", period()),
+            Some(&token),
+        )
+        .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/zip"
+    );
+    let bytes = test::read_body(res).await;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.to_string()))
+        .collect();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        zip.by_name(name)
+            .unwrap_or_else(|e| panic!("{name}: {e} in {names:?}"))
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    let series = read("timeseries.csv");
+    let lines: Vec<&str> = series.lines().collect();
+    assert!(lines[0].starts_with("time:day,visitors,"), "{series}");
+    assert_eq!(lines.len(), 4, "three days: {series}");
+    assert!(lines[1].starts_with("2026-10-05,2,"), "{series}");
+    let countries = read("countries.csv");
+    assert!(countries.contains("\r\nFR,2,"), "{countries}");
+    let pages = read("pages.csv");
+    assert!(
+        pages.contains("\"'=HYPERLINK("),
+        "formulas as text: {pages}"
+    );
+    assert!(read("prop-plan.csv").contains(",1,"));
+    // Filters of the view apply to every file.
+    let res = test::call_service(
+        &svc,
+        get(
+            &format!("/sites/shop/export.zip?{}&f=visit:country|is|DE", period()),
+            Some(&token),
+        )
+        .to_request(),
+    )
+    .await;
+    let bytes = test::read_body(res).await;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut s = String::new();
+    zip.by_name("countries.csv")
+        .unwrap()
+        .read_to_string(&mut s)
+        .unwrap();
+    assert_eq!(s, "visit:country,visitors,visits\r\nDE,1,1\r\n");
+    let viewer = login(&svc, VIEWER).await;
+    assert_eq!(
+        send(&svc, get("/sites/shop/export.zip", Some(&viewer)))
+            .await
+            .status,
+        404
+    );
+}
+
+/// The real server with debug logs: a consent id searched in the consent log appears in no log line
+/// (the request log writes route patterns, not paths or query strings).
+#[test]
+fn the_consent_log_never_writes_a_consent_id_to_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut db = assent::storage::Database::open(&dir.path().join("assent.db")).unwrap();
+        assent::commands::site::add(&mut db, "demo", vec!["localhost".into()], None).unwrap();
+        db.add_user(ADMIN.0, ADMIN.1, true, 1).unwrap();
+    }
+    let server = Server::start(dir.path(), &[], &[("RUST_LOG", "debug")]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let form = agent.get(format!("{}/login", server.url)).call().unwrap();
+    let nonce = set_cookie_value(&form, "assent_login").unwrap();
+    let res = agent
+        .post(format!("{}/login", server.url))
+        .header("cookie", format!("assent_login={nonce}"))
+        .send_form([("email", ADMIN.0), ("password", ADMIN.1), ("csrf", &nonce)])
+        .unwrap();
+    let session = set_cookie_value(&res, "assent_session").unwrap();
+    let id = "0123456789abcdef0123456789abcdef";
+    for path in [
+        format!("/sites/demo/consents?id={id}"),
+        format!("/sites/demo/consents.csv?id={id}"),
+        format!("/sites/demo/consents?id={id}&page=abc"),
+    ] {
+        let res = agent
+            .get(format!("{}{path}", server.url))
+            .header("cookie", format!("assent_session={session}"))
+            .call()
+            .unwrap();
+        assert!(res.status().as_u16() < 500, "{path}");
+    }
+    let out = || {
+        format!(
+            "{}{}",
+            server.stderr_text(),
+            String::from_utf8_lossy(&server.stdout.lock().unwrap())
+        )
+    };
+    // The request lines are written (debug), by route.
+    wait_for(10, || {
+        out().contains("/sites/{site}/consents.csv").then_some(())
+    });
+    let log = out();
+    assert!(log.contains("/sites/{site}/consents"), "{log}");
+    assert!(!log.contains(id), "a consent id in the log:\n{log}");
+    assert!(!log.contains(&id[..16]));
+}
+
+/// The hand-built dataset of the statistics tests, written by the seeder into a data directory (as the
+/// browser tests do before starting a server): the dashboard's headline shows the numbers that
+/// `tests/stats.rs` knows are right.
+#[actix_web::test]
+async fn the_hand_built_dataset_shows_its_known_right_headline() {
+    let app = TestApp::build(&[], |db| {
+        dataset::seed_shop(db);
+        db.add_user(ADMIN.0, ADMIN.1, true, 1).unwrap();
+    });
+    let svc = service(&app).await;
+    let token = login(&svc, ADMIN).await;
+    let [from, to] = dataset::PERIOD;
+    let page = send(
+        &svc,
+        get(
+            &format!("/sites/shop?period=custom&from={from}&to={to}&compare=none"),
+            Some(&token),
+        ),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (visitors, visits, pageviews, _, bounce, duration, per_visit) = dataset::HEADLINE;
+    for (metric, value) in [
+        ("visitors", visitors as f64),
+        ("visits", visits as f64),
+        ("pageviews", pageviews as f64),
+        ("bounce_rate", bounce as f64),
+        ("visit_duration", duration as f64),
+        ("views_per_visit", per_visit),
+    ] {
+        assert_eq!(
+            shown(&page.body, metric),
+            format_metric(metric, Some(value)),
+            "{metric}"
+        );
+    }
 }

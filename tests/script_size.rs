@@ -93,3 +93,25 @@ fn texts_have_the_same_keys_in_every_language() {
         }
     }
 }
+
+/// The dialog's "Your data" part loads only when the dialog opens (for a visitor with a consent id):
+/// at most 3 KiB more after `gzip -9`, in every language.
+#[test]
+fn rights_part_loads_lazily_within_its_budget() {
+    const RIGHTS_BUDGET: usize = 3 * 1024;
+    for lang in LANGUAGES {
+        let part = assent::http::script::render_rights(API, "demo", lang);
+        assert!(!part.contains("__ASSENT_RIGHTS__"));
+        assert!(!part.contains("innerHTML") && !part.contains("eval("));
+        let gz = gzip9_len(part.as_bytes());
+        println!("{lang}: rights part {gz} B gzip -9");
+        assert!(
+            gz <= RIGHTS_BUDGET,
+            "{lang}: {gz} bytes, budget {RIGHTS_BUDGET}"
+        );
+    }
+    // The first load only names it.
+    let first = served_script(&demo_config(API, 1, &["en"], json!({})));
+    assert!(first.contains("?rights="));
+    assert!(!first.contains("Download my data"));
+}

@@ -90,7 +90,7 @@ fab.title=X.floating;
 // cookies of every category that is not granted, by name pattern (* = any)
 function wipe(g){
 cats.forEach(c=>{
-if(g[c.id])return;
+if(g[c.id]||c.required)return;
 (c.services||[]).forEach(v=>(v.cookies||[]).forEach(p=>{
 var r=new RegExp('^'+p.replace(/[$.^|+]/g,'\\$&').replace(/\*/g,'.*')+'$');
 D.cookie.split(';').forEach(x=>{
@@ -143,7 +143,7 @@ if(!s.src)run();
 
 // ---- the banner and the preferences dialog
 function banner(){
-ld().then(()=>{
+return ld().then(()=>{
 if(S||ban)return;
 var pu=O.privacy_url;
 ban=h('section',{class:'assent-ban','aria-labelledby':'assent-t'},[
@@ -183,6 +183,8 @@ dlg.onclick=e=>{if(e.target==dlg)box.focus();};
 if(ban)ban.hidden=true;
 root.append(dlg);
 box.focus();
+// "Your data" (web/rights.js) loads only now, for a visitor with a consent id
+if(S&&S.id)D.head.append(h('script',{src:A+'/s/'+C.site+'/assent.js?rights='+lang}));
 });
 }
 function close(){
@@ -245,7 +247,9 @@ consent:consent,
 acceptAll:()=>choose(()=>1,'accept_all'),
 rejectAll:()=>choose(()=>0,'reject_all'),
 // props: a flat object of strings, numbers and booleans
-track:(n,p)=>{var o={},k;for(k in p)if(/^(str|num|boo)/.test(typeof p[k]))o[k]=p[k];ev(String(n),{props:o});}
+track:(n,p)=>{var o={},k;for(k in p)if(/^(str|num|boo)/.test(typeof p[k]))o[k]=p[k];ev(String(n),{props:o});},
+// after an erasure (web/rights.js, which also clears the cookie and tells the page): no choice, the banner again
+_forget:()=>{S=old=null;wipe({});close();apply();return banner();}
 };
 if(O.google_consent_mode){
 W.dataLayer=W.dataLayer||[];

@@ -4,11 +4,26 @@
   "use strict";
   var d = document;
   d.documentElement.classList.add("js");
-  // Selects submit their form when changed (the Apply button remains for keyboards and no script).
+  // Selects submit their form when chosen with a pointer. From the keyboard, arrows only change the
+  // value (no page change while browsing the options) and Enter submits, as does the Apply button.
   d.querySelectorAll("select[data-autosubmit]").forEach(function (s) {
+    var byKey = false;
+    var send = function () {
+      if (s.name === "period" && s.value === "custom") {
+        var from = s.form.querySelector("input[name=from]");
+        if (from) from.focus();
+        return;
+      }
+      if (s.form.requestSubmit) s.form.requestSubmit(); else s.form.submit();
+    };
+    s.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); send(); return; }
+      if (ev.key !== "Tab") byKey = true;
+    });
+    s.addEventListener("mousedown", function () { byKey = false; });
     s.addEventListener("change", function () {
-      if (s.name === "period" && s.value === "custom") return;
-      s.form.submit();
+      if (byKey) return;
+      send();
     });
   });
   // The custom range's dates show only for the custom period.
@@ -45,7 +60,23 @@
   d.querySelectorAll("button[data-copy]").forEach(function (b) {
     b.hidden = false;
     b.addEventListener("click", function () {
-      navigator.clipboard.writeText(b.getAttribute("data-copy")).then(function () { b.textContent = "Copied"; });
+      var done = function () { b.textContent = "Copied"; };
+      // Without the clipboard API (plain http) or its permission: select the snippet, copy the old way.
+      var select = function () {
+        var code = b.parentNode.querySelector(".snippet code");
+        if (!code) return;
+        var range = d.createRange();
+        range.selectNodeContents(code);
+        var sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        try { if (d.execCommand("copy")) done(); } catch (e) { /* the text stays selected */ }
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(b.getAttribute("data-copy")).then(done, select);
+      } else {
+        select();
+      }
     });
   });
   // A new site reloads by itself until its first event arrives.

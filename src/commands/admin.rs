@@ -1,4 +1,4 @@
-//! `assent user add`, `assent key create`, `assent purge` and `assent backup`.
+//! `assent user add`, `assent key create`, `assent purge`, `assent backup` and `assent consents export`.
 
 use std::io::Read;
 use std::path::Path;
@@ -63,6 +63,16 @@ pub fn purge(settings: &Settings, as_of: Option<&str>, dry_run: bool) -> anyhow:
     println!("  events: {}", report.events);
     println!("  visits: {}", report.visits);
     println!("  consent records: {}", report.consent_records);
+    if !dry_run {
+        println!(
+            "Stored as a retention receipt{}.",
+            if report.events + report.visits + report.consent_records > 0 {
+                "; the database file was rewritten and its write-ahead log emptied, so no copy remains"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(())
 }
 
@@ -77,5 +87,109 @@ pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
         settings.db_path().display(),
         file.display()
     );
+    Ok(())
+}
+
+/// `--from` / `--to`: a day (UTC; `--to` includes it) or an RFC 3339 instant.
+fn bound(value: &str, flag: &str, end_of_day: bool) -> anyhow::Result<i64> {
+    if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(value, &format).with_context(|| {
+        format!("invalid {flag} {value:?}: expected a day (2026-01-31) or RFC 3339")
+    })?;
+    let day = if end_of_day {
+        day.next_day().context("date out of range")?
+    } else {
+        day
+    };
+    Ok(day.midnight().assume_utc().unix_timestamp())
+}
+
+/// A CSV cell: quoted when needed, and a leading `= + - @` neutralised so a spreadsheet shows it as text.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// `assent consents export`: the consent log of a site as proof of consent (GDPR art. 7(1)), each record
+/// with its policy revision and the hash of the texts shown, to standard output.
+pub fn consents_export(
+    settings: &Settings,
+    site: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    if !matches!(format, "csv" | "jsonl") {
+        bail!("invalid --format {format:?}: use csv or jsonl");
+    }
+    let from = from.map(|f| bound(f, "--from", false)).transpose()?;
+    let to = to.map(|t| bound(t, "--to", true)).transpose()?;
+    let db = super::open(settings)?;
+    if db.site(site)?.is_none() {
+        bail!("unknown site {site:?}");
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if format == "csv" {
+        writeln!(
+            out,
+            "record,consent_id,created_at,site,revision,policy_hash,action,choices,language,page_path,expires_at"
+        )?;
+    }
+    let io = |e: std::io::Error| crate::error::Error::Internal(format!("cannot write: {e}"));
+    db.consent_log(
+        site,
+        from.unwrap_or(i64::MIN),
+        to.unwrap_or(i64::MAX),
+        |r| {
+            if format == "csv" {
+                let cells = [
+                    r.record.to_string(),
+                    r.consent_id.clone(),
+                    rfc3339(r.created_at),
+                    site.to_string(),
+                    r.revision.to_string(),
+                    r.policy_hash.clone(),
+                    r.action.clone(),
+                    r.choices.clone(),
+                    r.language.clone().unwrap_or_default(),
+                    r.page_path.clone().unwrap_or_default(),
+                    rfc3339(r.expires_at),
+                ];
+                let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+                writeln!(out, "{}", line.join(",")).map_err(io)
+            } else {
+                let choices: serde_json::Value =
+                    serde_json::from_str(&r.choices).unwrap_or_default();
+                let v = serde_json::json!({
+                    "record": r.record, "consent_id": r.consent_id, "created_at": rfc3339(r.created_at),
+                    "site": site, "revision": r.revision, "policy_hash": r.policy_hash,
+                    "action": r.action, "choices": choices, "language": r.language,
+                    "page_path": r.page_path, "expires_at": rfc3339(r.expires_at),
+                });
+                writeln!(out, "{v}").map_err(io)
+            }
+        },
+    )?;
+    out.flush()?;
     Ok(())
 }

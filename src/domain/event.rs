@@ -199,6 +199,14 @@ pub fn enrich(
     if path.len() > 1 && path.ends_with('/') {
         path.pop();
     }
+    // A hash router's route (`#/inbox`, `#!/inbox`) is part of the page, as the tracker counts it; any
+    // other fragment (an anchor on the page) is not.
+    if let Some(route) = url
+        .fragment()
+        .filter(|f| f.starts_with('/') || f.starts_with("!/"))
+    {
+        path = clip(&format!("{path}#{route}"), 1000);
+    }
     let referrer = input
         .referrer
         .as_deref()
@@ -278,6 +286,16 @@ mod tests {
         assert_eq!(e.referrer.as_deref(), Some("google.fr"));
         assert_eq!(e.device, "Laptop");
         assert_eq!(e.browser, "Chrome");
+        // a hash router's route counts, an anchor does not
+        for (url, path) in [
+            ("https://example.com/app#/inbox/3", "/app#/inbox/3"),
+            ("https://example.com/app/#!/inbox", "/app#!/inbox"),
+            ("https://example.com/doc#section-2", "/doc"),
+        ] {
+            let i = input(url, None);
+            let e = enrich(&i, &validate(&i).unwrap(), &site, &ctx).unwrap();
+            assert_eq!(e.path, path);
+        }
         let own = input("https://example.com/", Some("https://example.com/a"));
         let e = enrich(&own, &validate(&own).unwrap(), &site, &ctx).unwrap();
         assert_eq!(e.source, None);

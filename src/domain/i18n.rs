@@ -29,6 +29,51 @@ fn shipped() -> &'static [Value; 7] {
     })
 }
 
+const RIGHTS_SOURCES: [&str; 7] = [
+    include_str!("../../web/i18n/rights/en.json"),
+    include_str!("../../web/i18n/rights/fr.json"),
+    include_str!("../../web/i18n/rights/de.json"),
+    include_str!("../../web/i18n/rights/es.json"),
+    include_str!("../../web/i18n/rights/it.json"),
+    include_str!("../../web/i18n/rights/nl.json"),
+    include_str!("../../web/i18n/rights/pt.json"),
+];
+
+/// The texts of the dialog's "Your data" part (`web/i18n/rights/`), which loads with that part, in
+/// `lang` (or its primary subtag), else English.
+pub fn rights_texts(lang: &str) -> &'static Value {
+    static PARSED: OnceLock<[Value; 7]> = OnceLock::new();
+    let all = PARSED.get_or_init(|| {
+        RIGHTS_SOURCES.map(|s| {
+            serde_json::from_str(s).expect("web/i18n/rights files are valid JSON (tested)")
+        })
+    });
+    let at = |l: &str| SHIPPED.iter().position(|s| *s == l);
+    let i = at(lang).or_else(|| at(primary(lang))).unwrap_or(0);
+    &all[i]
+}
+
+const NOTICE_SOURCES: [&str; 7] = [
+    include_str!("../../web/i18n/notice/en.json"),
+    include_str!("../../web/i18n/notice/fr.json"),
+    include_str!("../../web/i18n/notice/de.json"),
+    include_str!("../../web/i18n/notice/es.json"),
+    include_str!("../../web/i18n/notice/it.json"),
+    include_str!("../../web/i18n/notice/nl.json"),
+    include_str!("../../web/i18n/notice/pt.json"),
+];
+
+/// The texts of the published privacy notice (`web/i18n/notice/`) in `lang` exactly, if shipped.
+pub fn notice_texts(lang: &str) -> Option<&'static Value> {
+    static PARSED: OnceLock<[Value; 7]> = OnceLock::new();
+    let all = PARSED.get_or_init(|| {
+        NOTICE_SOURCES.map(|s| {
+            serde_json::from_str(s).expect("web/i18n/notice files are valid JSON (tested)")
+        })
+    });
+    SHIPPED.iter().position(|s| *s == lang).map(|i| &all[i])
+}
+
 pub fn shipped_texts(lang: &str) -> Option<&'static Value> {
     SHIPPED
         .iter()
@@ -159,6 +204,44 @@ mod tests {
                 assert!(t.get(k).is_some(), "{l} lacks {k}");
             }
         }
+    }
+
+    #[test]
+    fn rights_texts_parse_and_share_keys() {
+        let en = rights_texts("en").as_object().unwrap();
+        assert!(en.len() >= 10);
+        for l in SHIPPED {
+            let t = rights_texts(l).as_object().unwrap();
+            let mut a: Vec<_> = t.keys().collect();
+            let mut b: Vec<_> = en.keys().collect();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{l}");
+            assert!(
+                t.values()
+                    .all(|v| v.as_str().is_some_and(|s| !s.is_empty())),
+                "{l}"
+            );
+            if l != "en" {
+                assert_ne!(t["delete"], en["delete"], "{l} is translated");
+            }
+        }
+        assert_eq!(rights_texts("fr-CA"), rights_texts("fr"));
+        assert_eq!(rights_texts("xx"), rights_texts("en"));
+    }
+
+    #[test]
+    fn notice_texts_parse_and_share_keys() {
+        let en = notice_texts("en").unwrap().as_object().unwrap();
+        for l in SHIPPED {
+            let t = notice_texts(l).unwrap().as_object().unwrap();
+            let mut a: Vec<_> = t.keys().collect();
+            let mut b: Vec<_> = en.keys().collect();
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{l}");
+        }
+        assert!(notice_texts("ar").is_none());
     }
 
     #[test]

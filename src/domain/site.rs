@@ -38,7 +38,8 @@ pub struct Category {
 #[serde(deny_unknown_fields, default)]
 pub struct SiteOptions {
     pub floating_button: bool,
-    /// Track single-page-app navigations (history API and hash changes).
+    /// Track single-page-app navigations (history API and hash changes); on for new sites, as peers
+    /// (Plausible, Umami) do. A stored site keeps the value it was saved with.
     pub spa: bool,
     pub google_consent_mode: bool,
     pub outbound_links: bool,
@@ -54,7 +55,7 @@ impl Default for SiteOptions {
     fn default() -> Self {
         SiteOptions {
             floating_button: true,
-            spa: false,
+            spa: true,
             google_consent_mode: false,
             outbound_links: true,
             file_downloads: true,
@@ -62,6 +63,24 @@ impl Default for SiteOptions {
             privacy_url: String::new(),
         }
     }
+}
+
+/// Who answers for the processing, as the privacy notice and the register name them (GDPR arts. 13 and 30).
+/// Every field may be empty: the notice then names the site and says what is missing rather than inventing it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Controller {
+    /// The controller's legal name (the site's name when empty).
+    pub name: String,
+    /// Postal address, one line or several.
+    pub address: String,
+    /// Where visitors write about their data.
+    pub email: String,
+    /// The data protection officer, if any (name and how to reach them).
+    pub dpo: String,
+    /// The supervisory authority visitors may complain to; empty: the notice names the authority of the
+    /// visitor's country of residence, work or the alleged infringement (art. 77), in general terms.
+    pub supervisory_authority: String,
 }
 
 /// A site's settings as stored and as edited. `texts` holds only the site's overrides of the shipped
@@ -78,6 +97,8 @@ pub struct SiteConfig {
     pub languages: Vec<String>,
     #[serde(default)]
     pub options: SiteOptions,
+    #[serde(default)]
+    pub controller: Controller,
     pub categories: Vec<Category>,
     #[serde(default)]
     pub texts: BTreeMap<String, Value>,
@@ -97,6 +118,8 @@ struct SiteDocument {
     languages: Vec<String>,
     #[serde(default)]
     options: SiteOptions,
+    #[serde(default)]
+    controller: Controller,
     categories: Vec<Category>,
     #[serde(default)]
     texts: BTreeMap<String, Value>,
@@ -176,6 +199,7 @@ impl SiteConfig {
             default_language: "en".into(),
             languages: i18n::SHIPPED.iter().map(|l| l.to_string()).collect(),
             options: SiteOptions::default(),
+            controller: Controller::default(),
             categories: vec![
                 Category {
                     id: "necessary".into(),
@@ -240,6 +264,35 @@ impl SiteConfig {
     pub fn validate(&mut self) -> Result<(), String> {
         if self.name.trim().is_empty() || self.name.len() > 200 {
             return Err("name must be 1-200 characters".into());
+        }
+        let c = &mut self.controller;
+        for (key, value) in [
+            ("controller.name", &mut c.name),
+            ("controller.address", &mut c.address),
+            ("controller.email", &mut c.email),
+            ("controller.dpo", &mut c.dpo),
+            (
+                "controller.supervisory_authority",
+                &mut c.supervisory_authority,
+            ),
+        ] {
+            *value = value.trim().to_string();
+            if value.len() > 1000 || value.chars().any(|ch| ch.is_control() && ch != '\n') {
+                return Err(format!(
+                    "{key}: at most 1000 characters, no control characters but line breaks"
+                ));
+            }
+        }
+        let email = &c.email;
+        if !email.is_empty()
+            && (email.contains(char::is_whitespace)
+                || email.split('@').count() != 2
+                || email.starts_with('@')
+                || email.ends_with('@'))
+        {
+            return Err(format!(
+                "controller.email: {email:?} is not an email address"
+            ));
         }
         if self.domains.is_empty() {
             return Err("domains: a site needs at least one domain".into());
@@ -369,6 +422,7 @@ impl SiteConfig {
             default_language: self.default_language.clone(),
             languages: self.languages.clone(),
             options: self.options.clone(),
+            controller: self.controller.clone(),
             categories: self.categories.clone(),
             texts: self.merged_texts(),
         };
@@ -398,6 +452,7 @@ impl SiteConfig {
             default_language: doc.default_language,
             languages: doc.languages,
             options: doc.options,
+            controller: doc.controller,
             categories: doc.categories,
             texts: BTreeMap::new(),
         };

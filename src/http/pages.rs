@@ -61,57 +61,189 @@ pub async fn demo_script() -> HttpResponse {
 }
 
 #[derive(Deserialize)]
-pub struct LangQuery {
+pub struct NoticeQuery {
     lang: Option<String>,
+    /// `fragment`: the notice alone, to embed in the site's own policy page.
+    format: Option<String>,
 }
 
+/// `{name}` placeholders of a notice text replaced.
+fn fill(text: &str, values: &[(&str, String)]) -> String {
+    values.iter().fold(text.to_string(), |t, (k, v)| {
+        t.replace(&format!("{{{k}}}"), v)
+    })
+}
+
+/// The language a notice is written in: the requested one when the site offers it and a notice is
+/// shipped for it, else the site's default language, else English. Never a mix.
+fn notice_language(requested: Option<&str>, cfg: &crate::domain::site::SiteConfig) -> String {
+    use crate::domain::i18n::notice_texts;
+    let requested = requested.map(|l| l.trim().to_ascii_lowercase());
+    let candidates = requested
+        .iter()
+        .flat_map(|l| [l.clone(), l.split('-').next().unwrap_or(l).to_string()])
+        .filter(|l| cfg.languages.contains(l));
+    candidates
+        .chain([cfg.default_language.clone()])
+        .find(|l| notice_texts(l).is_some())
+        .unwrap_or_else(|| "en".to_string())
+}
+
+/// The site's privacy and cookie notice (GDPR arts. 12-13), generated from its settings, wholly in one
+/// language; `format=fragment` gives it without the page around it.
 pub async fn privacy(
     path: web::Path<String>,
-    query: web::Query<LangQuery>,
+    query: web::Query<NoticeQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let site = state.sites.site(&path)?;
     let cfg = &site.config;
-    let texts = cfg.merged_texts();
-    let lang = query
-        .lang
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .filter(|l| texts.contains_key(l))
-        .unwrap_or_else(|| cfg.default_language.clone());
-    let t = texts.get(&lang).cloned().unwrap_or_default();
-    let text = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let fragment = match query.format.as_deref() {
+        None | Some("html") => false,
+        Some("fragment") => true,
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "unknown format {other:?}: use fragment or leave it out"
+            )));
+        }
+    };
+    let lang = notice_language(query.lang.as_deref(), cfg);
+    let n = crate::domain::i18n::notice_texts(&lang)
+        .cloned()
+        .unwrap_or_default();
+    let banner = crate::domain::i18n::merged(
+        &lang,
+        &cfg.default_language,
+        cfg.texts.get(&lang),
+        &cfg.categories,
+    );
+    let t = |k: &str| n.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let settings = &state.settings;
+    let controller = &cfg.controller;
+    let site_name = if controller.name.is_empty() {
+        cfg.name.clone()
+    } else {
+        controller.name.clone()
+    };
+    let months = |m: u32| fill(&t("months"), &[("n", m.to_string())]);
+    let title_of = |id: &str| {
+        banner["categories"][id]["title"]
+            .as_str()
+            .unwrap_or(id)
+            .to_string()
+    };
+    // What is collected and why: the choice itself, then each optional category.
+    let mut purposes = vec![context! {
+        purpose => t("p_choice"), data => t("d_choice"), basis => t("b_choice"),
+        kept => months(settings.retention_months),
+    }];
+    for c in cfg.categories.iter().filter(|c| !c.required) {
+        purposes.push(if c.id == "analytics" {
+            context! {
+                purpose => t("p_analytics"), data => t("d_analytics"), basis => t("b_consent"),
+                kept => months(settings.retention_months),
+            }
+        } else {
+            context! {
+                purpose => fill(&t("p_other"), &[("category", title_of(&c.id))]),
+                data => t("d_other"), basis => t("b_consent"), kept => t("lifetime_service"),
+            }
+        });
+    }
+    let mut cookies = Vec::new();
     let categories: Vec<minijinja::Value> = cfg
         .categories
         .iter()
         .map(|c| {
-            let ct = &t["categories"][&c.id];
+            for s in &c.services {
+                for k in &s.cookies {
+                    let (purpose, lifetime) = if k == "assent_consent" {
+                        (
+                            t("consent_cookie"),
+                            fill(
+                                &t("lifetime_consent"),
+                                &[("n", settings.consent_months.to_string())],
+                            ),
+                        )
+                    } else {
+                        (
+                            fill(&t("service_cookie"), &[("service", s.name.clone())]),
+                            t("lifetime_service"),
+                        )
+                    };
+                    cookies.push(context! {
+                        name => k, category => title_of(&c.id), service => s.name.clone(),
+                        purpose => purpose, lifetime => lifetime,
+                    });
+                }
+            }
             context! {
-                title => ct["title"].as_str().unwrap_or(&c.id),
-                description => ct["description"].as_str().unwrap_or(""),
+                title => title_of(&c.id),
+                description => banner["categories"][&c.id]["description"].as_str().unwrap_or(""),
                 required => c.required,
                 services => minijinja::Value::from(minijinja::value::Serde(&c.services)),
             }
         })
         .collect();
+    let since = state
+        .store
+        .revision_started(site.id.clone(), site.revision)
+        .await?
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .map(|d| d.date().to_string())
+        .unwrap_or_default();
+    let rights: Vec<String> = [
+        "r_access",
+        "r_rectification",
+        "r_erasure",
+        "r_portability",
+        "r_objection",
+        "r_withdrawal",
+    ]
+    .iter()
+    .map(|k| t(k))
+    .collect();
+    let text = |k: &str| banner[k].as_str().unwrap_or("").to_string();
     render(
         "privacy.html",
         context! {
+            fragment => fragment,
             lang => lang,
             dir => text("dir"),
-            title => text("privacy_policy"),
-            description => text("description"),
-            site_name => cfg.name.clone(),
-            domains => cfg.domains.clone(),
-            revision => site.revision,
+            title => t("title"),
+            intro => fill(&t("intro"), &[("site", site_name.clone())]),
+            t => minijinja::Value::from(minijinja::value::Serde(&n)),
+            site_name => site_name.clone(),
+            controller => minijinja::Value::from(minijinja::value::Serde(controller)),
+            address_lines => controller.address.lines().map(str::to_string).collect::<Vec<_>>(),
+            purposes => purposes,
+            recipients => fill(&t("recipients_p"), &[("site", site_name.clone())]),
+            retention => fill(&t("retention_p"), &[
+                ("retention", settings.retention_months.to_string()),
+                ("consent", settings.consent_months.to_string()),
+            ]),
+            cookies => cookies,
             categories => categories,
             always_on => text("always_on"),
             services_label => text("services"),
             cookies_label => text("cookies"),
             none_label => text("none"),
-            consent_months => state.settings.consent_months,
-            retention_months => state.settings.retention_months,
-            api => state.settings.public_url.clone(),
+            rights => rights,
+            // The sentence around the contact address, which the template links.
+            write => (!controller.email.is_empty()).then(|| {
+                let w = t("write_p");
+                let (before, after) = w.split_once("{email}").unwrap_or((&w, ""));
+                vec![before.to_string(), after.to_string()]
+            }),
+            authority => if controller.supervisory_authority.is_empty() {
+                t("complaint_default")
+            } else {
+                controller.supervisory_authority.clone()
+            },
+            revision => fill(&t("revision_p"), &[
+                ("revision", site.revision.to_string()),
+                ("date", since),
+            ]),
         },
     )
 }

@@ -10,6 +10,8 @@ use crate::state::AppState;
 use crate::storage::sites::SiteRow;
 
 const SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/assent.min.js"));
+const RIGHTS_SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/rights.min.js"));
+const RIGHTS_TOKEN: &str = "__ASSENT_RIGHTS__";
 const STYLES: &str = include_str!(concat!(env!("OUT_DIR"), "/assent.min.css"));
 const CONFIG_TOKEN: &str = "__ASSENT_CONFIG__";
 /// Marks the flag that a `Sec-GPC: 1` request header turns on in the served copy.
@@ -84,12 +86,40 @@ fn cached(
     }
 }
 
+/// The dialog's "Your data" part (`web/rights.js`) with one language's texts: what
+/// `/s/{site}/assent.js?rights=LANG` serves, loaded by the banner when the dialog opens.
+pub fn render_rights(public_url: &str, site: &str, lang: &str) -> String {
+    let params = serde_json::json!({
+        "api": public_url,
+        "site": site,
+        "texts": crate::domain::i18n::rights_texts(lang),
+    });
+    RIGHTS_SCRIPT.replacen(RIGHTS_TOKEN, &params.to_string(), 1)
+}
+
 pub async fn script(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse> {
     let site = state.sites.site(&path)?;
+    // `?rights=LANG`: the dialog's "Your data" part in that language, instead of the script. Any other
+    // query (a cache buster) is ignored, as it always was.
+    let rights = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "rights")
+        .map(|(_, v)| v.into_owned());
+    if let Some(lang) = rights {
+        let body = render_rights(&state.settings.public_url, &site.id, &lang);
+        let etag = etag_of(body.as_bytes());
+        return Ok(cached(
+            &req,
+            &etag,
+            CACHE_CONTROL,
+            Some("Accept-Encoding"),
+            "text/javascript; charset=utf-8",
+            || body,
+        ));
+    }
     // Sec-GPC asks for refusal; that copy differs, so it gets its own ETag.
     let gpc = req
         .headers()

@@ -105,6 +105,108 @@ pub fn delete_of(conn: &Connection, id: ConsentId) -> Result<usize> {
     Ok(conn.prepare_cached(DELETE_OF)?.execute([id.to_string()])?)
 }
 
+/// Which records of a site's consent log to list (the dashboard's consent log): all given conditions hold.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub consent_id: Option<ConsentId>,
+    /// Created at or after (UTC seconds).
+    pub from: Option<i64>,
+    /// Created before (UTC seconds).
+    pub to: Option<i64>,
+    pub action: Option<Action>,
+}
+
+impl LogFilter {
+    fn sql(&self) -> (String, Vec<rusqlite::types::Value>) {
+        use rusqlite::types::Value as V;
+        let mut clauses = vec!["site_id = ?".to_string()];
+        let mut values: Vec<V> = Vec::new();
+        if let Some(id) = self.consent_id {
+            clauses.push("consent_id = ?".into());
+            values.push(V::Text(id.to_string()));
+        }
+        if let Some(from) = self.from {
+            clauses.push("created_at >= ?".into());
+            values.push(V::Integer(from));
+        }
+        if let Some(to) = self.to {
+            clauses.push("created_at < ?".into());
+            values.push(V::Integer(to));
+        }
+        if let Some(a) = self.action {
+            clauses.push("action = ?".into());
+            values.push(V::Text(a.as_str().into()));
+        }
+        (clauses.join(" AND "), values)
+    }
+}
+
+/// A page of a site's consent log, newest first, and how many records match in all.
+pub fn log(
+    conn: &Connection,
+    site: &str,
+    filter: &LogFilter,
+    limit: usize,
+    offset: usize,
+) -> Result<(Vec<ConsentRecord>, u64)> {
+    let (clause, values) = filter.sql();
+    let mut params: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Text(site.into())];
+    params.extend(values);
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM consents WHERE {clause}"))?
+        .query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?;
+    params.push(rusqlite::types::Value::Integer(limit as i64));
+    params.push(rusqlite::types::Value::Integer(offset as i64));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM consents WHERE {clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+    ))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.iter()), from_row)?;
+    Ok((
+        rows.collect::<rusqlite::Result<Vec<_>>>()?,
+        total.max(0) as u64,
+    ))
+}
+
+/// What visitors were shown at a revision of a site, as stored when the revision began: the hash the
+/// consent records carry, the policy (categories and texts, JSON) and when it began.
+#[derive(Debug, Clone)]
+pub struct RevisionPolicy {
+    pub revision: u32,
+    pub policy_hash: String,
+    pub policy: String,
+    pub created_at: i64,
+}
+
+/// The stored policy of one revision of a site.
+pub fn revision_policy(
+    conn: &Connection,
+    site: &str,
+    revision: u32,
+) -> Result<Option<RevisionPolicy>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT revision, policy_hash, policy, created_at FROM site_revisions
+             WHERE site_id = ?1 AND revision = ?2",
+        )?
+        .query_row(params![site, revision], |r| {
+            Ok(RevisionPolicy {
+                revision: r.get(0)?,
+                policy_hash: r.get(1)?,
+                policy: r.get(2)?,
+                created_at: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// The revisions of a site whose policy is stored.
+pub fn stored_revisions(conn: &Connection, site: &str) -> Result<Vec<u32>> {
+    Ok(conn
+        .prepare_cached("SELECT revision FROM site_revisions WHERE site_id = ?1 ORDER BY revision")?
+        .query_map([site], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<u32>>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

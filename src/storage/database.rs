@@ -16,7 +16,23 @@ use crate::domain::visits::VisitState;
 use crate::error::{Error, Result};
 use crate::storage::retention::PurgeReport;
 use crate::storage::sites::SiteRow;
-use crate::storage::{consents, db, events, retention, rollups, sites, users, visits};
+use crate::storage::{consents, db, events, receipts, retention, rollups, sites, users, visits};
+
+/// One consent record as `assent consents export` writes it.
+#[derive(Debug, serde::Serialize)]
+pub struct ConsentLogRow {
+    pub record: i64,
+    pub consent_id: String,
+    pub created_at: i64,
+    pub revision: u32,
+    pub policy_hash: String,
+    /// JSON `{category: bool}` as stored.
+    pub choices: String,
+    pub action: String,
+    pub language: Option<String>,
+    pub page_path: Option<String>,
+    pub expires_at: i64,
+}
 
 pub struct Database {
     conn: Connection,
@@ -98,9 +114,62 @@ impl Database {
             tx.commit()?;
             total.add(purged.report);
             if dry_run || !purged.more {
-                return Ok(total);
+                break;
             }
         }
+        if !dry_run {
+            let now = crate::now();
+            let receipt = receipts::Receipt::retention(now, cutoff, &total);
+            receipts::insert(&self.conn, &receipt)?;
+            if !receipt.is_empty() {
+                // Privacy invariant 6: no stale copy in the file, no old page in the write-ahead log. A
+                // running server's readers may hold the log a moment; its own writer checkpoints it later.
+                if !db::compact(&self.conn)? {
+                    tracing::warn!(
+                        "readers kept the write-ahead log busy; a running server checkpoints it with its next writes"
+                    );
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// The consent log of a site as proof (`assent consents export`): every record created in
+    /// `[from, to)` (Unix seconds), oldest first, handed to `each` one by one.
+    pub fn consent_log(
+        &self,
+        site: &str,
+        from: i64,
+        to: i64,
+        mut each: impl FnMut(ConsentLogRow) -> Result<()>,
+    ) -> Result<usize> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, consent_id, created_at, revision, policy_hash, choices, action, language, page_path, expires_at
+             FROM consents WHERE site_id = ?1 AND created_at >= ?2 AND created_at < ?3 ORDER BY id",
+        )?;
+        let mut rows = stmt.query(rusqlite::params![site, from, to])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            each(ConsentLogRow {
+                record: r.get(0)?,
+                consent_id: r.get(1)?,
+                created_at: r.get(2)?,
+                revision: r.get(3)?,
+                policy_hash: r.get(4)?,
+                choices: r.get(5)?,
+                action: r.get(6)?,
+                language: r.get(7)?,
+                page_path: r.get(8)?,
+                expires_at: r.get(9)?,
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The latest deletion receipts, newest first.
+    pub fn receipts(&self, limit: usize) -> Result<Vec<receipts::Receipt>> {
+        receipts::latest(&self.conn, limit)
     }
 
     /// A consistent copy of the database in `file` (SQLite's online backup; safe while a server runs).

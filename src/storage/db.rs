@@ -19,21 +19,55 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_dashboard",
         include_str!("../../migrations/0004_dashboard.sql"),
     ),
+    (
+        "0005_receipts",
+        include_str!("../../migrations/0005_receipts.sql"),
+    ),
 ];
+
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The same settings on every connection, writer and readers alike. WAL lets readers work while the
 /// writer commits; `synchronous = FULL` makes an acknowledged commit survive a power cut, with group
-/// commit keeping the fsyncs few.
+/// commit keeping the fsyncs few. `secure_delete` overwrites deleted records with zeros inside their pages
+/// and zeroes pages that become free (privacy invariant 6): a deletion leaves no copy in the database file
+/// once the write-ahead log is checkpointed (see [`checkpoint_truncate`]).
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -8000;
          PRAGMA wal_autocheckpoint = 4000;",
     )
+}
+
+/// How long a checkpoint after a deletion waits for readers to finish before it gives up (it is then tried
+/// again later).
+const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Copies every page of the write-ahead log into the database and truncates the log to zero bytes, so that
+/// no page image from before a deletion is left in it (the log holds whole old pages until then). Waits
+/// for readers at most [`CHECKPOINT_WAIT`]; true when the log is now empty.
+pub fn checkpoint_truncate(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.busy_timeout(CHECKPOINT_WAIT)?;
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(done? == 0)
+}
+
+/// Rewrites the database file compactly (VACUUM) and checkpoints it. Besides reclaiming space, this removes
+/// what `secure_delete` cannot reach: when SQLite rebalances a page it leaves the bytes of cells it moved
+/// elsewhere in the page's unused space, so a record deleted later can survive there as a stale copy.
+/// VACUUM builds every page afresh. It holds the write lock while it runs.
+pub fn compact(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.execute_batch("VACUUM")?;
+    checkpoint_truncate(conn)
 }
 
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {

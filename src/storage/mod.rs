@@ -8,6 +8,7 @@ pub mod consents;
 mod database;
 pub mod db;
 pub mod events;
+pub mod receipts;
 pub mod retention;
 pub mod rollups;
 pub mod sessions;
@@ -31,7 +32,7 @@ use crate::domain::stats::engine::{self, Answer};
 use crate::domain::stats::query::Query;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
 use crate::error::{Error, Result};
-pub use database::{Database, Seeder};
+pub use database::{ConsentLogRow, Database, Seeder};
 use retention::PurgeReport;
 use sites::SiteRow;
 use writer::{ErasureReport, EventOutcome, Job, Op, Outcome, Writer, WriterHealth};
@@ -224,6 +225,8 @@ impl Store {
 
     /// Deletes personal data older than `cutoff`; `now` is when it runs (for the cache's expiry). Slice by
     /// slice, each its own writer job, so events keep being stored in between.
+    /// The run's receipt is stored, and when anything went the database is compacted (privacy
+    /// invariant 6).
     pub async fn purge(&self, cutoff: i64, now: i64) -> Result<PurgeReport> {
         let mut total = PurgeReport::default();
         loop {
@@ -231,12 +234,16 @@ impl Store {
                 Outcome::Purged(r, more) => {
                     total.add(r);
                     if !more {
-                        return Ok(total);
+                        break;
                     }
                 }
                 other => return Err(unexpected(other)),
             }
         }
+        let receipt = receipts::Receipt::retention(now, cutoff, &total);
+        let compact = !receipt.is_empty();
+        self.write(Op::Receipt { receipt, compact }).await?;
+        Ok(total)
     }
 
     /// Makes the writer thread panic. Only the tests call it, to show how a dead writer is reported.
@@ -387,6 +394,19 @@ impl Store {
     /// The latest record of a consent id.
     pub async fn latest_consent(&self, id: ConsentId) -> Result<Option<ConsentRecord>> {
         self.read(move |c| consents::latest(c, id)).await
+    }
+
+    /// When a site's policy revision took effect (Unix seconds), for its privacy notice.
+    pub async fn revision_started(&self, site: String, revision: u32) -> Result<Option<i64>> {
+        self.read(move |c| {
+            use rusqlite::OptionalExtension;
+            Ok(c.prepare_cached(
+                "SELECT created_at FROM site_revisions WHERE site_id = ?1 AND revision = ?2",
+            )?
+            .query_row(rusqlite::params![site, revision], |r| r.get(0))
+            .optional()?)
+        })
+        .await
     }
 
     /// The sites with the generation they were read at, unless the generation is still `known`.

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, db, users};
 use crate::domain::dashboard::auth::{self, IDLE_SECS, TOUCH_SECS};
+use crate::domain::site::SiteConfig;
 use crate::error::{Error, Result};
 
 /// The one connection the dashboard's writes use, opened on first use.
@@ -342,6 +343,67 @@ impl Store {
             )? > 0)
         })
         .await
+    }
+}
+
+/// A site's settings as the dashboard changes them: written on the account connection (like `assent site
+/// add/update/remove` from another process), so the sites table's trigger moves the generation that the
+/// writer and the server's registry watch (see [`crate::state::AppState::refresh_sites`]).
+impl Store {
+    /// The stored row of a site (settings, revision).
+    pub async fn site_row(&self, id: String) -> Result<Option<super::sites::SiteRow>> {
+        self.read(move |c| super::sites::get(c, &id)).await
+    }
+
+    /// Adds a site with the given (validated) settings.
+    pub async fn add_site(&self, id: String, config: SiteConfig, now: i64) -> Result<()> {
+        self.accounts(move |c| super::sites::insert(c, &id, &config, now))
+            .await
+    }
+
+    /// Applies new (validated) settings, as `assent site update` does; the revision now in force.
+    pub async fn update_site(
+        &self,
+        id: String,
+        config: SiteConfig,
+        bump: bool,
+        now: i64,
+    ) -> Result<u32> {
+        self.accounts(move |c| super::sites::update(c, &id, &config, bump, now))
+            .await
+    }
+
+    /// Removes a site and everything collected for it, as `assent site remove` does.
+    pub async fn remove_site(&self, id: String) -> Result<bool> {
+        self.accounts(move |c| super::sites::remove(c, &id)).await
+    }
+
+    /// A page of a site's consent log, newest first, and the number of matching records.
+    pub async fn consent_log(
+        &self,
+        site: String,
+        filter: super::consents::LogFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(Vec<crate::domain::consent::ConsentRecord>, u64)> {
+        self.read(move |c| super::consents::log(c, &site, &filter, limit, offset))
+            .await
+    }
+
+    /// The stored policy of a revision of a site.
+    pub async fn revision_policy(
+        &self,
+        site: String,
+        revision: u32,
+    ) -> Result<Option<super::consents::RevisionPolicy>> {
+        self.read(move |c| super::consents::revision_policy(c, &site, revision))
+            .await
+    }
+
+    /// The revisions of a site whose policy is stored.
+    pub async fn stored_revisions(&self, site: String) -> Result<Vec<u32>> {
+        self.read(move |c| super::consents::stored_revisions(c, &site))
+            .await
     }
 }
 

@@ -393,3 +393,23 @@ fn base64_decode(s: &str) -> Vec<u8> {
 pub fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(name)
 }
+
+// ---- additions for the dashboard tests (tests/dashboard_browser.rs)
+
+impl Browser {
+    /// Types `text` into the element matching `css` (WebDriver element send keys), as a user would.
+    pub fn type_into(&self, css: &str, text: &str) {
+        self.wait("document.querySelector(arguments[0])", &[json!(css)]);
+        let id = self.find(css);
+        self.post(&format!("/element/{id}/clear"), json!({}));
+        self.post(&format!("/element/{id}/value"), json!({ "text": text }));
+    }
+
+    /// The value of a cookie of the current page's site (HttpOnly ones included), if set.
+    pub fn cookie_value(&self, name: &str) -> Option<String> {
+        self.cookies()
+            .into_iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["value"].as_str().map(String::from))
+    }
+}

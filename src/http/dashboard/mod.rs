@@ -3,12 +3,15 @@
 //! under `/assets/`), every page with a strict Content-Security-Policy and no caching. Every figure comes
 //! from the statistics engine through [`data::run_panels`].
 
+pub mod archive;
 pub mod auth;
 pub mod consent;
+pub mod consent_log;
 pub mod data;
 pub mod lists;
 pub mod pages;
 pub mod settings;
+pub mod site_settings;
 
 use std::sync::OnceLock;
 
@@ -42,6 +45,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(page("/sites/{site}/consent", consent::page))
         .service(page("/sites/{site}/breakdown", lists::breakdown))
         .service(page("/sites/{site}/export", lists::export))
+        .service(page("/sites/{site}/export.zip", archive::export))
+        .service(post("/sites", site_settings::add))
+        .service(
+            page("/sites/{site}/settings", site_settings::show)
+                .route(web::post().to(site_settings::save)),
+        )
+        .service(post(
+            "/sites/{site}/settings/ask-again",
+            site_settings::ask_again,
+        ))
+        .service(post("/sites/{site}/settings/remove", site_settings::remove))
+        .service(page("/sites/{site}/consents", consent_log::page))
+        .service(page("/sites/{site}/consents.csv", consent_log::export))
+        .service(page(
+            "/sites/{site}/consents/revisions/{revision}",
+            consent_log::revision,
+        ))
         .service(page("/assets/dashboard.css", styles))
         .service(page("/assets/dashboard.js", script));
 }
@@ -210,7 +230,19 @@ fn templates() -> &'static Environment<'static> {
     })
 }
 
-pub const TEMPLATES: [(&str, &str); 11] = [
+pub const TEMPLATES: [(&str, &str); 14] = [
+    (
+        "site_settings.html",
+        include_str!("../../../assets/dashboard/site_settings.html"),
+    ),
+    (
+        "consent_log.html",
+        include_str!("../../../assets/dashboard/consent_log.html"),
+    ),
+    (
+        "consent_revision.html",
+        include_str!("../../../assets/dashboard/consent_revision.html"),
+    ),
     (
         "consent.html",
         include_str!("../../../assets/dashboard/consent.html"),

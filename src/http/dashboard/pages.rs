@@ -65,11 +65,23 @@ pub(super) fn figure(v: Option<&Figure>) -> Option<f64> {
 
 /// `GET /`: the user's sites with today's visitors and the last 30 days.
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    respond(&req, index_page(&req, &state).await)
+    respond(
+        &req,
+        index_with(&req, &state, actix_web::http::StatusCode::OK, None).await,
+    )
 }
 
-async fn index_page(req: &HttpRequest, state: &AppState) -> Page {
+/// The list of sites; `add_form` is a refused "Add a site" form (values, field and message).
+pub(super) async fn index_with(
+    req: &HttpRequest,
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+    add_form: Option<Value>,
+) -> Page {
     let me = require(req, state).await?;
+    let removed = query_pairs(req)
+        .iter()
+        .any(|(k, v)| k == "done" && v == "removed");
     let sites = visible_sites(state, &me);
     let mut queries = Vec::new();
     for site in &sites {
@@ -108,9 +120,15 @@ async fn index_page(req: &HttpRequest, state: &AppState) -> Page {
             })
         })
         .collect();
-    render(
+    super::render_status(
         "index.html",
-        context! { sites => Serde(rows), ..chrome(&me, "Sites") },
+        context! {
+            sites => Serde(rows),
+            add => Serde(add_form.unwrap_or_else(|| json!({}))),
+            removed,
+            ..chrome(&me, "Sites")
+        },
+        status,
     )
 }
 
@@ -466,6 +484,7 @@ async fn site_page(req: &HttpRequest, site: &str, state: &AppState) -> Page {
             headline => Serde(head),
             chart_svg => chart,
             comparing => view.compare != "none",
+            export_all => format!("/sites/{site}/export.zip?{}", view.query_string()),
             export_series => with_pairs(format!("/sites/{site}/export?{}", view.query_string()), &[("panel", "timeseries")]),
             cards => Serde(cards),
             consent => Serde(consent_card),

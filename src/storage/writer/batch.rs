@@ -17,6 +17,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::stats::contribution::{self, Deltas};
 use crate::domain::visits::{OpenVisits, VisitKey, VisitState, visitor_key};
 use crate::error::{Error, Result};
+use crate::storage::receipts::{self, Receipt};
 use crate::storage::retention::SiteCut;
 use crate::storage::writer::ErasureReport;
 use crate::storage::{consents, events, retention, rollups, visits};
@@ -45,6 +46,10 @@ pub(super) struct Committed {
     pub flushed_through: Option<i64>,
     /// Rollup changes gathered after the batch's last flush.
     pub deltas: Deltas,
+    /// Personal data was deleted (the write-ahead log still holds it until a checkpoint).
+    pub deleted: bool,
+    /// An erasure deleted rows.
+    pub erased: bool,
 }
 
 pub(super) struct Batch<'a> {
@@ -66,6 +71,9 @@ pub(super) struct Batch<'a> {
     flushed: bool,
     flushed_through: Option<i64>,
     effects: Vec<Effect>,
+    /// Personal data was deleted (an erasure or retention): the write-ahead log must be checkpointed.
+    deleted: bool,
+    erased: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -92,6 +100,8 @@ impl<'a> Batch<'a> {
             flushed: false,
             flushed_through: None,
             effects: Vec::new(),
+            deleted: false,
+            erased: false,
         })
     }
 
@@ -159,6 +169,8 @@ impl<'a> Batch<'a> {
             effects: self.effects,
             flushed: self.flushed,
             deltas: self.deltas,
+            deleted: self.deleted,
+            erased: self.erased,
         }
     }
 
@@ -189,6 +201,9 @@ impl<'a> Batch<'a> {
                         .iter()
                         .all(|(n, before)| n != num || v.started_at >= *before)
                 });
+                if purged.report != retention::PurgeReport::default() {
+                    self.deleted = true;
+                }
                 self.touched.extend(purged.consent_ids.iter().copied());
                 self.effects.push(Effect::Purged {
                     consent_ids: purged.consent_ids,
@@ -200,6 +215,11 @@ impl<'a> Batch<'a> {
             // Whatever was stored before this job, in this batch or earlier, is written.
             Op::Flush | Op::Shutdown => {
                 self.flush_all()?;
+                Ok(Ok(Outcome::Done))
+            }
+            // The receipt goes in with the batch; the compaction follows its commit (see `Writer::run_batch`).
+            Op::Receipt { receipt, .. } => {
+                receipts::insert(self.conn, receipt)?;
                 Ok(Ok(Outcome::Done))
             }
             Op::Crash => Ok(Ok(Outcome::Done)),
@@ -315,7 +335,10 @@ impl<'a> Batch<'a> {
         let mut gone = Deltas::default();
         let mut report = ErasureReport::default();
         let mut keys = Vec::new();
+        // Rows removed per site, for the receipts: (site, consent records, visits, events).
+        let mut per_site: Vec<(&str, usize, usize, usize)> = Vec::new();
         for (name, site) in self.sites {
+            let before = (report.visits, report.events);
             let visitor = visitor_key(&site.secret, id);
             let key = (site.num, visitor);
             // An open visit's row may not show its latest events yet; memory does.
@@ -334,9 +357,29 @@ impl<'a> Batch<'a> {
             report.visits += visits::delete_of_visitor(self.conn, name, visitor)?;
             self.staged.remove(&key);
             keys.push(key);
+            per_site.push((name, 0, report.visits - before.0, report.events - before.1));
         }
         rollups::apply(self.conn, &gone)?;
-        report.consent_records = consents::delete_of(self.conn, id)?;
+        for (site, records) in receipts::delete_consents_by_site(self.conn, id)? {
+            report.consent_records += records;
+            match per_site.iter_mut().find(|s| s.0 == site) {
+                Some(s) => s.1 += records,
+                // Records of a site removed since: still counted, under its name.
+                None => {
+                    receipts::insert(self.conn, &Receipt::erasure(self.now, &site, records, 0, 0))?
+                }
+            }
+        }
+        for (site, records, visits, events) in per_site {
+            let receipt = Receipt::erasure(self.now, site, records, visits, events);
+            if !receipt.is_empty() {
+                receipts::insert(self.conn, &receipt)?;
+            }
+        }
+        if !report.is_empty() {
+            self.deleted = true;
+            self.erased = true;
+        }
         self.touched.insert(id.0);
         self.effects.push(Effect::ForgetConsent(id.0, keys));
         Ok(report)

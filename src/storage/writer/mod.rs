@@ -33,7 +33,7 @@ use crate::domain::visits::{OPEN_VISITS_CAPACITY, OpenVisits};
 use crate::error::{Error, Result};
 use crate::storage::retention::PurgeReport;
 use crate::storage::sites::{self, Generations};
-use crate::storage::{events, rollups};
+use crate::storage::{db, events, rollups};
 use batch::{Batch, Committed, Effect};
 
 /// Most jobs committed in one transaction; bounds the latency a batch adds.
@@ -52,6 +52,13 @@ pub enum Op {
     Purge {
         cutoff: i64,
         now: i64,
+    },
+    /// Stores a receipt (of a retention run); with `compact`, then rewrites the database file (VACUUM)
+    /// and empties the write-ahead log once the batch commits: no stale copy of deleted data is left in
+    /// the files.
+    Receipt {
+        receipt: crate::storage::receipts::Receipt,
+        compact: bool,
     },
     /// Write the aggregates of open visits now.
     Flush,
@@ -163,6 +170,12 @@ pub struct Writer {
     /// Rollup changes of committed batches, written with the next flush.
     pending: Deltas,
     last_flush: i64,
+    /// A checkpoint after a deletion could not complete (readers held the log): tried again with each
+    /// flush (every few seconds) until it does.
+    checkpoint_owed: bool,
+    /// An erasure deleted rows since the last compaction: the next retention run compacts even if it
+    /// deletes nothing itself (stale copies of rebalanced cells live an hour at most).
+    compaction_owed: bool,
 }
 
 impl Writer {
@@ -182,6 +195,8 @@ impl Writer {
             open: OpenVisits::new(OPEN_VISITS_CAPACITY),
             pending: Deltas::default(),
             last_flush: now,
+            checkpoint_owed: false,
+            compaction_owed: false,
         };
         let generations = sites::generations(&writer.conn)?;
         writer.load_sites(generations)?;
@@ -242,7 +257,19 @@ impl Writer {
         let flush = now - self.last_flush >= FLUSH_SECS || self.open.over_capacity();
         match self.commit(&jobs, now, flush) {
             Ok((answers, batch)) => {
+                let deleted = batch.deleted;
+                self.compaction_owed |= batch.erased;
                 self.apply(batch, now);
+                // Before the answers: a 204 to an erasure means the data is gone from the files too.
+                let receipt = jobs.iter().find_map(|j| match j.op {
+                    Op::Receipt { compact, .. } => Some(compact),
+                    _ => None,
+                });
+                if receipt.is_some_and(|compact| compact || self.compaction_owed) {
+                    self.compact();
+                } else if deleted || (self.checkpoint_owed && flush) {
+                    self.checkpoint();
+                }
                 for (job, answer) in jobs.into_iter().zip(answers) {
                     if let Some(reply) = job.reply {
                         let _ = reply.send(answer);
@@ -381,6 +408,44 @@ impl Writer {
         }
         self.generations = generations;
         Ok(())
+    }
+
+    /// Empties the write-ahead log after a deletion (privacy invariant 6): until then it holds the old
+    /// images of the pages the deletion changed.
+    fn checkpoint(&mut self) {
+        match db::checkpoint_truncate(&self.conn) {
+            Ok(done) => {
+                if !done && !self.checkpoint_owed {
+                    tracing::warn!(
+                        "readers kept the write-ahead log busy; its checkpoint is retried with the next flushes"
+                    );
+                }
+                self.checkpoint_owed = !done;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "checkpoint of the write-ahead log failed");
+                self.checkpoint_owed = true;
+            }
+        }
+    }
+
+    /// Rewrites the database file and empties the write-ahead log (see [`db::compact`]).
+    fn compact(&mut self) {
+        let started = std::time::Instant::now();
+        match db::compact(&self.conn) {
+            Ok(done) => {
+                self.checkpoint_owed = !done;
+                self.compaction_owed = false;
+                tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "database compacted after deletions"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "compacting the database failed");
+                self.checkpoint_owed = true;
+            }
+        }
     }
 
     /// Writes open visits and gathered rollup changes in a transaction of their own.
