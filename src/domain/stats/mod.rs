@@ -17,6 +17,7 @@ pub mod period;
 pub mod plausible;
 pub mod plausible_v1;
 pub mod query;
+pub mod request;
 pub mod results;
 pub mod rollups;
 pub mod visitors;
