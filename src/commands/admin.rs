@@ -107,20 +107,6 @@ fn bound(value: &str, flag: &str, end_of_day: bool) -> anyhow::Result<i64> {
     Ok(day.midnight().assume_utc().unix_timestamp())
 }
 
-/// A CSV cell: quoted when needed, and a leading `= + - @` neutralised so a spreadsheet shows it as text.
-fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
-    }
-}
-
 fn rfc3339(t: i64) -> String {
     OffsetDateTime::from_unix_timestamp(t)
         .ok()
@@ -175,7 +161,7 @@ pub fn consents_export(
                     r.page_path.clone().unwrap_or_default(),
                     rfc3339(r.expires_at),
                 ];
-                let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+                let line: Vec<String> = cells.iter().map(|c| crate::domain::stats::csv::cell(c)).collect();
                 writeln!(out, "{}", line.join(",")).map_err(io)
             } else {
                 let choices: serde_json::Value =

@@ -6,7 +6,8 @@ use super::dims::Dimension;
 use super::query::Metric;
 use super::results::Value;
 
-fn cell(text: &str) -> String {
+/// One cell, neutralised and quoted (for every CSV Assent writes).
+pub fn cell(text: &str) -> String {
     let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
@@ -39,6 +40,20 @@ pub fn table(
             .map(|d| cell(d))
             .chain(values.iter().map(|v| v.to_text()))
             .collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// A header line and rows of text cells, each through [`cell`].
+pub fn rows(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let head: Vec<String> = header.iter().map(|h| cell(h)).collect();
+    out.push_str(&head.join(","));
+    out.push_str("\r\n");
+    for row in rows {
+        let line: Vec<String> = row.iter().map(|c| cell(c)).collect();
         out.push_str(&line.join(","));
         out.push_str("\r\n");
     }

@@ -218,18 +218,9 @@ async fn log_page(req: &HttpRequest, site: &str, state: &AppState) -> Page {
     )
 }
 
-/// Rows as CSV with the escaping of the Stats API's CSV ([`crate::domain::stats::csv`]): a cell that a
-/// spreadsheet would take for a formula is written as text, and every cell is quoted as RFC 4180 says.
+/// Rows as CSV with the escaping of every CSV Assent writes ([`crate::domain::stats::csv::cell`]).
 pub fn csv_rows(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut all = Vec::with_capacity(rows.len() + 1);
-    all.push((
-        header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
-        Vec::new(),
-    ));
-    all.extend(rows.into_iter().map(|r| (r, Vec::new())));
-    // No dimensions or metrics: the header line `table` writes is empty, the rows are ours.
-    let text = crate::domain::stats::csv::table(&[], &[], &all);
-    text.strip_prefix("\r\n").unwrap_or(&text).to_string()
+    crate::domain::stats::csv::rows(header, &rows)
 }
 
 /// `GET /sites/{site}/consents.csv`: the records of a search (every page), oldest first, as proof.
