@@ -143,6 +143,7 @@ pub async fn serve(
     tracing::info!(url = %state.settings.public_url, "listening");
 
     let jobs = actix_web::rt::spawn(background(state.clone()));
+    let retention_runs = actix_web::rt::spawn(retention(state.clone()));
     let watch_state = state.clone();
     let writer_gone = actix_web::rt::spawn(async move {
         watch_state.store.writer_stopped().await;
@@ -153,6 +154,7 @@ pub async fn serve(
     });
     server.await?;
     jobs.abort();
+    retention_runs.abort();
     if !state.store.writer_alive() {
         bail!("stopped because the writer thread failed (see the log above)");
     }
@@ -162,10 +164,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// Reloads sites when they change and applies retention every hour (and at start).
+/// Reloads sites when they change and writes open visits every few seconds.
 async fn background(state: Arc<AppState>) {
     let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
-    let mut next_purge = crate::now();
     let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
@@ -179,21 +180,27 @@ async fn background(state: Arc<AppState>) {
         if let Err(e) = state.refresh_sites().await {
             tracing::warn!(error = %e, "reloading sites failed");
         }
+    }
+}
+
+/// Applies retention at start and then every hour, in a task of its own: a run and the scrub after it take
+/// seconds on a large database, and must not hold up the jobs above.
+async fn retention(state: Arc<AppState>) {
+    let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
         let now = crate::now();
-        if now >= next_purge {
-            next_purge = now + 3600;
-            let now_dt = time::OffsetDateTime::from_unix_timestamp(now)
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-            let cutoff = sub_months(now_dt, state.settings.retention_months).unix_timestamp();
-            match state.store.purge(cutoff, now).await {
-                Ok(r) => tracing::info!(
-                    events = r.events,
-                    visits = r.visits,
-                    consent_records = r.consent_records,
-                    "retention applied"
-                ),
-                Err(e) => tracing::error!(error = %e, "retention failed"),
-            }
+        let now_dt = time::OffsetDateTime::from_unix_timestamp(now)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let cutoff = sub_months(now_dt, state.settings.retention_months).unix_timestamp();
+        match state.store.purge(cutoff, now).await {
+            Ok(r) => tracing::info!(
+                events = r.events,
+                visits = r.visits,
+                consent_records = r.consent_records,
+                "retention applied"
+            ),
+            Err(e) => tracing::error!(error = %e, "retention failed"),
         }
     }
 }

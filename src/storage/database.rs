@@ -16,7 +16,9 @@ use crate::domain::visits::VisitState;
 use crate::error::{Error, Result};
 use crate::storage::retention::PurgeReport;
 use crate::storage::sites::SiteRow;
-use crate::storage::{consents, db, events, receipts, retention, rollups, sites, users, visits};
+use crate::storage::{
+    consents, db, events, receipts, retention, rollups, scrub, sites, users, visits,
+};
 
 /// One consent record as `assent consents export` writes it.
 #[derive(Debug, serde::Serialize)]
@@ -122,13 +124,14 @@ impl Database {
             let receipt = receipts::Receipt::retention(now, cutoff, &total);
             receipts::insert(&self.conn, &receipt)?;
             if !receipt.is_empty() {
-                // Privacy invariant 6: no stale copy in the file, no old page in the write-ahead log. A
-                // running server's readers may hold the log a moment; its own writer checkpoints it later.
-                if !db::compact(&self.conn)? {
-                    tracing::warn!(
-                        "readers kept the write-ahead log busy; a running server checkpoints it with its next writes"
-                    );
-                }
+                // Privacy invariant 6: no stale copy in the pages' unused space, no old page in the
+                // write-ahead log.
+                let scrubbed = scrub::run(&mut self.conn)?;
+                tracing::info!(
+                    pages = scrubbed.scrubbed,
+                    left = scrubbed.left,
+                    "unused space of pages scrubbed"
+                );
             }
         }
         Ok(total)

@@ -61,15 +61,6 @@ pub fn checkpoint_truncate(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(done? == 0)
 }
 
-/// Rewrites the database file compactly (VACUUM) and checkpoints it. Besides reclaiming space, this removes
-/// what `secure_delete` cannot reach: when SQLite rebalances a page it leaves the bytes of cells it moved
-/// elsewhere in the page's unused space, so a record deleted later can survive there as a stale copy.
-/// VACUUM builds every page afresh. It holds the write lock while it runs.
-pub fn compact(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.execute_batch("VACUUM")?;
-    checkpoint_truncate(conn)
-}
-
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     configure(&conn)?;

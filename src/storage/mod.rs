@@ -11,6 +11,7 @@ pub mod events;
 pub mod receipts;
 pub mod retention;
 pub mod rollups;
+pub mod scrub;
 pub mod sessions;
 pub mod sites;
 pub mod stats;
@@ -88,6 +89,9 @@ pub struct Store {
     health: Arc<WriterHealth>,
     /// The dashboard's account writes (see [`sessions`]).
     side: Arc<sessions::SideWriter>,
+    /// An erasure deleted rows since the last scrub: the next retention run scrubs even if it deletes
+    /// nothing itself (stale copies of rebalanced cells live an hour at most).
+    scrub_owed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Joins the writer thread once it has committed everything queued.
@@ -134,6 +138,7 @@ impl Store {
             }),
             health,
             side: Arc::new(sessions::SideWriter::new(path.to_path_buf())),
+            scrub_owed: Arc::default(),
         };
         Ok((
             store.clone(),
@@ -213,7 +218,13 @@ impl Store {
     /// Erases every row derived from a consent id (privacy invariant 5).
     pub async fn erase(&self, id: ConsentId) -> Result<ErasureReport> {
         match self.write(Op::Erase(id)).await? {
-            Outcome::Erased(r) => Ok(r),
+            Outcome::Erased(r) => {
+                if !r.is_empty() {
+                    self.scrub_owed
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Ok(r)
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -225,8 +236,8 @@ impl Store {
 
     /// Deletes personal data older than `cutoff`; `now` is when it runs (for the cache's expiry). Slice by
     /// slice, each its own writer job, so events keep being stored in between.
-    /// The run's receipt is stored, and when anything went the database is compacted (privacy
-    /// invariant 6).
+    /// The run's receipt is stored, and when anything went (or an erasure since the last run) the
+    /// unused space of the database's pages is scrubbed (privacy invariant 6).
     pub async fn purge(&self, cutoff: i64, now: i64) -> Result<PurgeReport> {
         let mut total = PurgeReport::default();
         loop {
@@ -241,9 +252,60 @@ impl Store {
             }
         }
         let receipt = receipts::Receipt::retention(now, cutoff, &total);
-        let compact = !receipt.is_empty();
-        self.write(Op::Receipt { receipt, compact }).await?;
+        let deleted = !receipt.is_empty();
+        self.write(Op::Receipt(receipt)).await?;
+        let owed = self
+            .scrub_owed
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if deleted || owed {
+            let started = std::time::Instant::now();
+            match self.scrub().await {
+                Ok(r) => tracing::info!(
+                    pages = r.scrubbed,
+                    left = r.left,
+                    ms = started.elapsed().as_millis() as u64,
+                    "unused space of pages scrubbed after deletions"
+                ),
+                Err(e) => {
+                    self.scrub_owed
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
         Ok(total)
+    }
+
+    /// Zeroes the unused space of every b-tree page that holds bytes there (see [`scrub`]): planned on a
+    /// read connection, zeroed chunk by chunk among the writer's other jobs, then the log truncated.
+    pub async fn scrub(&self) -> Result<scrub::ScrubReport> {
+        let mut report = scrub::ScrubReport::default();
+        let mut only: Option<Arc<std::collections::HashSet<u32>>> = None;
+        for _ in 0..scrub::ROUNDS {
+            let planned = self.read(move |c| scrub::plan(c, only.as_deref())).await?;
+            let mut changed = Vec::new();
+            for chunk in planned.chunks(scrub::CHUNK) {
+                match self.write(Op::Scrub(chunk.to_vec())).await? {
+                    Outcome::Scrubbed(applied) => {
+                        report.scrubbed += applied.scrubbed;
+                        changed.extend(applied.changed);
+                    }
+                    other => return Err(unexpected(other)),
+                }
+            }
+            report.left = changed.len();
+            if changed.is_empty() {
+                break;
+            }
+            only = Some(Arc::new(changed.into_iter().collect()));
+        }
+        if report.left > 0 {
+            // Still changing under every plan: hot pages; the next run takes them.
+            self.scrub_owed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.write(Op::Checkpoint).await?;
+        Ok(report)
     }
 
     /// Makes the writer thread panic. Only the tests call it, to show how a dead writer is reported.

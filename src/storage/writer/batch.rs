@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::storage::receipts::{self, Receipt};
 use crate::storage::retention::SiteCut;
 use crate::storage::writer::ErasureReport;
-use crate::storage::{consents, events, retention, rollups, visits};
+use crate::storage::{consents, events, retention, rollups, scrub, visits};
 
 /// Changes to in-memory state, applied in order once the batch committed.
 pub(super) enum Effect {
@@ -48,8 +48,6 @@ pub(super) struct Committed {
     pub deltas: Deltas,
     /// Personal data was deleted (the write-ahead log still holds it until a checkpoint).
     pub deleted: bool,
-    /// An erasure deleted rows.
-    pub erased: bool,
 }
 
 pub(super) struct Batch<'a> {
@@ -73,7 +71,6 @@ pub(super) struct Batch<'a> {
     effects: Vec<Effect>,
     /// Personal data was deleted (an erasure or retention): the write-ahead log must be checkpointed.
     deleted: bool,
-    erased: bool,
 }
 
 impl<'a> Batch<'a> {
@@ -101,7 +98,6 @@ impl<'a> Batch<'a> {
             flushed_through: None,
             effects: Vec::new(),
             deleted: false,
-            erased: false,
         })
     }
 
@@ -170,7 +166,6 @@ impl<'a> Batch<'a> {
             flushed: self.flushed,
             deltas: self.deltas,
             deleted: self.deleted,
-            erased: self.erased,
         }
     }
 
@@ -217,11 +212,13 @@ impl<'a> Batch<'a> {
                 self.flush_all()?;
                 Ok(Ok(Outcome::Done))
             }
-            // The receipt goes in with the batch; the compaction follows its commit (see `Writer::run_batch`).
-            Op::Receipt { receipt, .. } => {
+            Op::Receipt(receipt) => {
                 receipts::insert(self.conn, receipt)?;
                 Ok(Ok(Outcome::Done))
             }
+            Op::Scrub(pages) => Ok(Ok(Outcome::Scrubbed(scrub::apply(self.conn, pages)?))),
+            // The checkpoint follows the commit (see `Writer::run_batch`).
+            Op::Checkpoint => Ok(Ok(Outcome::Done)),
             Op::Crash => Ok(Ok(Outcome::Done)),
         }
     }
@@ -378,7 +375,6 @@ impl<'a> Batch<'a> {
         }
         if !report.is_empty() {
             self.deleted = true;
-            self.erased = true;
         }
         self.touched.insert(id.0);
         self.effects.push(Effect::ForgetConsent(id.0, keys));

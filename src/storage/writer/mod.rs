@@ -32,6 +32,7 @@ use crate::domain::stats::visitors;
 use crate::domain::visits::{OPEN_VISITS_CAPACITY, OpenVisits};
 use crate::error::{Error, Result};
 use crate::storage::retention::PurgeReport;
+use crate::storage::scrub::{Applied, DirtyPage};
 use crate::storage::sites::{self, Generations};
 use crate::storage::{db, events, rollups};
 use batch::{Batch, Committed, Effect};
@@ -53,13 +54,12 @@ pub enum Op {
         cutoff: i64,
         now: i64,
     },
-    /// Stores a receipt (of a retention run); with `compact`, then rewrites the database file (VACUUM)
-    /// and empties the write-ahead log once the batch commits: no stale copy of deleted data is left in
-    /// the files.
-    Receipt {
-        receipt: crate::storage::receipts::Receipt,
-        compact: bool,
-    },
+    /// Stores a receipt (of a retention run).
+    Receipt(crate::storage::receipts::Receipt),
+    /// Zeroes the unused space of these pages where they are still as planned (see `storage::scrub`).
+    Scrub(Vec<DirtyPage>),
+    /// Checkpoints the write-ahead log into the database and truncates it, once the batch commits.
+    Checkpoint,
     /// Write the aggregates of open visits now.
     Flush,
     /// Commit what is queued before it, then stop.
@@ -76,6 +76,7 @@ pub enum Outcome {
     Erased(ErasureReport),
     /// One slice of retention, and whether more is left.
     Purged(PurgeReport, bool),
+    Scrubbed(Applied),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,9 +174,6 @@ pub struct Writer {
     /// A checkpoint after a deletion could not complete (readers held the log): tried again with each
     /// flush (every few seconds) until it does.
     checkpoint_owed: bool,
-    /// An erasure deleted rows since the last compaction: the next retention run compacts even if it
-    /// deletes nothing itself (stale copies of rebalanced cells live an hour at most).
-    compaction_owed: bool,
 }
 
 impl Writer {
@@ -196,7 +194,6 @@ impl Writer {
             pending: Deltas::default(),
             last_flush: now,
             checkpoint_owed: false,
-            compaction_owed: false,
         };
         let generations = sites::generations(&writer.conn)?;
         writer.load_sites(generations)?;
@@ -258,16 +255,10 @@ impl Writer {
         match self.commit(&jobs, now, flush) {
             Ok((answers, batch)) => {
                 let deleted = batch.deleted;
-                self.compaction_owed |= batch.erased;
                 self.apply(batch, now);
                 // Before the answers: a 204 to an erasure means the data is gone from the files too.
-                let receipt = jobs.iter().find_map(|j| match j.op {
-                    Op::Receipt { compact, .. } => Some(compact),
-                    _ => None,
-                });
-                if receipt.is_some_and(|compact| compact || self.compaction_owed) {
-                    self.compact();
-                } else if deleted || (self.checkpoint_owed && flush) {
+                let asked = jobs.iter().any(|j| matches!(j.op, Op::Checkpoint));
+                if deleted || asked || (self.checkpoint_owed && flush) {
                     self.checkpoint();
                 }
                 for (job, answer) in jobs.into_iter().zip(answers) {
@@ -424,25 +415,6 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "checkpoint of the write-ahead log failed");
-                self.checkpoint_owed = true;
-            }
-        }
-    }
-
-    /// Rewrites the database file and empties the write-ahead log (see [`db::compact`]).
-    fn compact(&mut self) {
-        let started = std::time::Instant::now();
-        match db::compact(&self.conn) {
-            Ok(done) => {
-                self.checkpoint_owed = !done;
-                self.compaction_owed = false;
-                tracing::info!(
-                    ms = started.elapsed().as_millis() as u64,
-                    "database compacted after deletions"
-                );
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "compacting the database failed");
                 self.checkpoint_owed = true;
             }
         }
