@@ -31,6 +31,10 @@ pub enum Error {
     Database(String),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The database cannot be written or read as it must (disk full, read-only, I/O error, damaged file).
+    /// Answered 503 with a generic message; the cause is logged once by whoever met it first.
+    #[error("{0}")]
+    Storage(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -56,7 +60,7 @@ impl ResponseError for Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Database(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +70,9 @@ impl ResponseError for Error {
         let message = match self {
             // Says what is wrong and what to do; the cause was logged once where it happened.
             Error::Unavailable(_) => self.to_string(),
+            Error::Storage(_) => {
+                "the server cannot write its database now, retry later".to_string()
+            }
             _ if status.is_server_error() => {
                 tracing::error!(error = %self, "request failed");
                 "internal server error, see the server log".to_string()
@@ -75,6 +82,9 @@ impl ResponseError for Error {
         let mut res = HttpResponse::build(status);
         if matches!(self, Error::RateLimited | Error::Unavailable(_)) {
             res.insert_header(("Retry-After", "1"));
+        }
+        if matches!(self, Error::Storage(_)) {
+            res.insert_header(("Retry-After", "10"));
         }
         if matches!(self, Error::TooManyRequests(_)) {
             res.insert_header(("Retry-After", "60"));

@@ -20,6 +20,11 @@ struct Load {
 
 impl Load {
     fn start(url: &str, id: &str) -> Load {
+        Load::start_at(url, id, 0)
+    }
+
+    /// The same, numbering the events from `base`.
+    fn start_at(url: &str, id: &str, base: u64) -> Load {
         let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..8u64)
@@ -32,7 +37,7 @@ impl Load {
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
-                        let n = w * 1_000_000 + i;
+                        let n = base + w * 1_000_000 + i;
                         let body = json!({"site": "demo", "consent_id": id, "name": "tick",
                                           "url": "http://localhost/", "props": {"n": n}});
                         match agent
@@ -167,4 +172,123 @@ fn sigterm_commits_what_was_acknowledged_and_exits_0() {
         .unwrap();
     assert_eq!(clean, "1");
     assert_eq!(in_visits as usize, stored.len());
+}
+
+/// New consent records as fast as they are answered; the ids acknowledged with a 200.
+fn consent_load(url: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let agent = Server::agent();
+        let mut acked = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let body = json!({"site": "demo", "revision": 1, "action": "accept_all"});
+            match agent
+                .post(format!("{url}/api/consent"))
+                .header("content-type", "application/json")
+                .send(body.to_string())
+            {
+                Ok(mut res) if res.status().as_u16() == 200 => {
+                    let v: serde_json::Value = res.body_mut().read_json().unwrap();
+                    acked.push(v["consent_id"].as_str().unwrap().to_string());
+                }
+                Ok(res) if res.status().as_u16() == 503 || res.status().as_u16() == 429 => {}
+                Ok(res) => panic!("unexpected status {}", res.status()),
+                Err(_) => break,
+            }
+        }
+        acked
+    })
+}
+
+/// SIGKILL at random moments while events and consents flow: after each, nothing acknowledged is missing,
+/// the file passes SQLite's integrity check, and the next start repairs the visits from their events.
+/// Five trials here; `ASSENT_LONG_TESTS=1` runs twenty.
+#[test]
+fn sigkill_at_random_moments_loses_nothing_acknowledged() {
+    let trials = if std::env::var_os("ASSENT_LONG_TESTS").is_some() {
+        20
+    } else {
+        5
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A seed from the clock, printed so that a failing trial can be told apart.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    eprintln!("kill delays seeded with {seed}");
+    let mut all_events: HashSet<u64> = HashSet::new();
+    let trials = trials as u64;
+    let mut all_consents: Vec<String> = Vec::new();
+    for trial in 0..trials {
+        let mut server = Server::start(dir.path(), &["--rate-limit", "0"], &[]);
+        if trial > 0 {
+            assert!(
+                wait_for(10, || server
+                    .stderr_text()
+                    .contains("checked and is sound")
+                    .then_some(true)),
+                "trial {trial}: the unclean stop was noticed: {}",
+                server.stderr_text()
+            );
+        }
+        let id = consent(&server);
+        all_consents.push(id.clone());
+        // Events numbered apart per trial (the Load numbers them from 0 per worker).
+        let load = Load::start_at(&server.url, &id, trial * 100_000_000);
+        let stop = Arc::new(AtomicBool::new(false));
+        let consents = consent_load(&server.url, stop.clone());
+        load.wait_for(50);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(std::time::Duration::from_millis(seed % 400));
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let acked = load.finish();
+        all_consents.extend(consents.join().unwrap());
+        let conn = rusqlite::Connection::open(dir.path().join("assent.db")).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "trial {trial}");
+        let stored_events = stored(dir.path());
+        all_events.extend(acked.iter().copied());
+        let lost: Vec<&u64> = acked.difference(&stored_events).collect();
+        assert!(lost.is_empty(), "trial {trial}: {} events lost", lost.len());
+        let ids: HashSet<String> = conn
+            .prepare("SELECT consent_id FROM consents")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let missing = all_consents.iter().filter(|c| !ids.contains(*c)).count();
+        assert_eq!(
+            missing, 0,
+            "trial {trial}: acknowledged consent records lost"
+        );
+    }
+    // The last start repairs the visits: their counts match the events.
+    let server = Server::start(dir.path(), &[], &[]);
+    let log = server.stderr.clone();
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "{status:?}: {}",
+        String::from_utf8_lossy(&log.lock().unwrap())
+    );
+    let conn = rusqlite::Connection::open(dir.path().join("assent.db")).unwrap();
+    let (events, in_visits): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM events), (SELECT SUM(events) FROM visits)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(events, in_visits, "visits repaired after {trials} kills");
+    assert!(all_events.len() as u64 >= 50 * trials);
+    assert_eq!(events as usize, stored(dir.path()).len());
 }

@@ -6,6 +6,7 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
 
 use actix_web::{HttpServer, web};
 use anyhow::{Context, bail};
@@ -137,8 +138,21 @@ pub async fn serve(
         .client_disconnect_timeout(Duration::from_secs(1))
         .listen(listener)?
         .shutdown_timeout(10)
+        // Our own handlers, installed before "listening" is printed: a supervisor (or a test) that stops the
+        // server right after that line gets a clean stop, not the default action of the signal.
+        .disable_signals()
         .run();
     let handle = server.handle();
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let stopper = handle.clone();
+    let signals = actix_web::rt::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        stopper.stop(true).await;
+    });
     println!("listening on {}", state.settings.public_url);
     tracing::info!(url = %state.settings.public_url, "listening");
 
@@ -153,6 +167,7 @@ pub async fn serve(
         handle.stop(true).await;
     });
     server.await?;
+    signals.abort();
     jobs.abort();
     retention_runs.abort();
     if !state.store.writer_alive() {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Migrations in order; the version of the database is the number applied (`PRAGMA user_version`).
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -74,9 +74,73 @@ pub fn open_and_migrate(path: &Path) -> crate::error::Result<Connection> {
             crate::error::Error::Internal(format!("cannot create {}: {e}", dir.display()))
         })?;
     }
-    let mut conn = open(path)?;
-    migrate(&mut conn)?;
-    Ok(conn)
+    let opened = open(path).and_then(|mut conn| migrate(&mut conn).map(|_| conn));
+    opened.map_err(|e| match crate::error::Error::from(e) {
+        crate::error::Error::Storage(cause) => crate::error::Error::Storage(format!(
+            "{}: {cause}. {}",
+            path.display(),
+            what_to_do(path)
+        )),
+        other => other,
+    })
+}
+
+/// Advice for an operator whose database cannot be used.
+fn what_to_do(path: &Path) -> String {
+    format!(
+        "If the disk is full or read-only, free space or make it writable and start again; if the file is damaged, \
+         restore the last copy made with `assent backup`, or move {} (with its -wal and -shm files) away to start \
+         with an empty database",
+        path.display()
+    )
+}
+
+/// Marks the database in use by a server; if the last server on it did not clear the mark (it was killed, or
+/// the machine stopped), first checks the file's structure (`PRAGMA quick_check`, a few seconds per GB): a
+/// server never starts writing into a damaged file. [`mark_stopped`] clears the mark.
+pub fn check_after_unclean_stop(conn: &Connection, path: &Path) -> crate::error::Result<()> {
+    let clean: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'clean_shutdown'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if clean.as_deref() == Some("0") {
+        let started = std::time::Instant::now();
+        let checked = conn.prepare("PRAGMA quick_check(5)").and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        });
+        // A check that cannot even run is a finding too.
+        let problems = checked.unwrap_or_else(|e| vec![e.to_string()]);
+        if problems != ["ok"] {
+            return Err(crate::error::Error::Storage(format!(
+                "{}: the database file is damaged ({}). {}",
+                path.display(),
+                problems.join("; "),
+                what_to_do(path)
+            )));
+        }
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "the last run did not stop cleanly: the database file was checked and is sound"
+        );
+    }
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('clean_shutdown', '0')",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Clears the mark [`check_after_unclean_stop`] set: the server stopped cleanly.
+pub fn mark_stopped(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = '1' WHERE key = 'clean_shutdown'",
+        [],
+    )
+    .map(|_| ())
 }
 
 /// A read-only connection (for the pool).

@@ -39,8 +39,19 @@ use sites::SiteRow;
 use writer::{ErasureReport, EventOutcome, Job, Op, Outcome, Writer, WriterHealth};
 
 impl From<rusqlite::Error> for Error {
+    /// Failures of the storage itself (no space, read-only, I/O, a damaged file) become [`Error::Storage`]
+    /// (503: retry later); the rest are bugs or bad data (500).
     fn from(e: rusqlite::Error) -> Error {
-        Error::Database(e.to_string())
+        use rusqlite::ErrorCode::*;
+        let what = match e.sqlite_error_code() {
+            Some(DiskFull) => "the disk is full",
+            Some(ReadOnly) => "the database is read-only",
+            Some(SystemIoFailure) => "the disk failed a read or a write",
+            Some(CannotOpen) => "the database file cannot be opened",
+            Some(DatabaseCorrupt | NotADatabase) => "the database file is damaged",
+            _ => return Error::Database(e.to_string()),
+        };
+        Error::Storage(format!("{what} ({e})"))
     }
 }
 
@@ -122,6 +133,7 @@ impl Store {
     /// writer thread.
     pub fn start(path: &Path, cache: Arc<ConsentCache>) -> Result<(Store, WriterGuard)> {
         let conn = db::open_and_migrate(path)?;
+        db::check_after_unclean_stop(&conn, path)?;
         let writer = Writer::new(conn, cache, crate::now())?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let health = Arc::new(WriterHealth::running());

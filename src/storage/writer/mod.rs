@@ -41,6 +41,8 @@ use batch::{Batch, Committed, Effect};
 const MAX_BATCH: usize = 1024;
 /// How stale a visit row may get while its visit is open.
 const FLUSH_SECS: i64 = 5;
+/// How long writes must keep succeeding after a storage failure before the writer says it is over.
+const RECOVERED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub enum Op {
     Consent(ConsentRecord),
@@ -174,6 +176,12 @@ pub struct Writer {
     /// A checkpoint after a deletion could not complete (readers held the log): tried again with each
     /// flush (every few seconds) until it does.
     checkpoint_owed: bool,
+    /// Writes refused since the storage failed (disk full, read-only...), if it is failing: logged once when
+    /// it starts and once when it ends, not per write.
+    failing: Option<u64>,
+    /// Since when writes succeed again while `failing`: a nearly full disk lets some commits through
+    /// between failures, so recovery is declared only after [`RECOVERED_AFTER`] without a failure.
+    recovering_since: Option<std::time::Instant>,
 }
 
 impl Writer {
@@ -194,6 +202,8 @@ impl Writer {
             pending: Deltas::default(),
             last_flush: now,
             checkpoint_owed: false,
+            failing: None,
+            recovering_since: None,
         };
         let generations = sites::generations(&writer.conn)?;
         writer.load_sites(generations)?;
@@ -242,6 +252,9 @@ impl Writer {
                 break;
             }
         }
+        if let Err(e) = db::mark_stopped(&self.conn) {
+            tracing::warn!(error = %e, "could not mark the database as cleanly stopped");
+        }
         tracing::debug!("writer stopped");
     }
 
@@ -254,6 +267,16 @@ impl Writer {
         let flush = now - self.last_flush >= FLUSH_SECS || self.open.over_capacity();
         match self.commit(&jobs, now, flush) {
             Ok((answers, batch)) => {
+                if let Some(refused) = self.failing {
+                    let since = *self
+                        .recovering_since
+                        .get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() >= RECOVERED_AFTER {
+                        tracing::warn!(refused, "the database can be written again");
+                        self.failing = None;
+                        self.recovering_since = None;
+                    }
+                }
                 let deleted = batch.deleted;
                 self.apply(batch, now);
                 // Before the answers: a 204 to an erasure means the data is gone from the files too.
@@ -264,6 +287,25 @@ impl Writer {
                 for (job, answer) in jobs.into_iter().zip(answers) {
                     if let Some(reply) = job.reply {
                         let _ = reply.send(answer);
+                    }
+                }
+            }
+            // The storage itself fails: every job would fail alike, so none is tried alone.
+            Err(Error::Storage(cause)) => {
+                self.recovering_since = None;
+                match &mut self.failing {
+                    Some(refused) => *refused += jobs.len() as u64,
+                    None => {
+                        tracing::error!(
+                            cause,
+                            "cannot write the database: answering 503 until it can (free space or make it writable; no restart needed)"
+                        );
+                        self.failing = Some(jobs.len() as u64);
+                    }
+                }
+                for job in jobs {
+                    if let Some(reply) = job.reply {
+                        let _ = reply.send(Err(Error::Storage(cause.clone())));
                     }
                 }
             }
@@ -414,7 +456,9 @@ impl Writer {
                 self.checkpoint_owed = !done;
             }
             Err(e) => {
-                tracing::error!(error = %e, "checkpoint of the write-ahead log failed");
+                if !self.checkpoint_owed && self.failing.is_none() {
+                    tracing::error!(error = %e, "checkpoint of the write-ahead log failed; retried with the next flushes");
+                }
                 self.checkpoint_owed = true;
             }
         }
