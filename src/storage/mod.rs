@@ -32,7 +32,8 @@ use crate::domain::stats::engine::{self, Answer};
 use crate::domain::stats::query::Query;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
 use crate::error::{Error, Result};
-pub use database::{ConsentLogRow, Database, Seeder};
+use crate::metrics::Metrics;
+pub use database::{ConsentLogRow, Database, PurgeStep, Seeder};
 use retention::PurgeReport;
 use sites::SiteRow;
 use writer::{ErasureReport, EventOutcome, Job, Op, Outcome, Writer, WriterHealth};
@@ -88,6 +89,7 @@ pub struct Store {
     health: Arc<WriterHealth>,
     /// The dashboard's account writes (see [`sessions`]).
     side: Arc<sessions::SideWriter>,
+    metrics: Arc<Metrics>,
 }
 
 /// Joins the writer thread once it has committed everything queued.
@@ -116,9 +118,14 @@ impl WriterGuard {
 impl Store {
     /// Opens the database (creating and migrating it), mends what an unclean stop left and starts the
     /// writer thread.
-    pub fn start(path: &Path, cache: Arc<ConsentCache>) -> Result<(Store, WriterGuard)> {
+    pub fn start(
+        path: &Path,
+        cache: Arc<ConsentCache>,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Store, WriterGuard)> {
         let conn = db::open_and_migrate(path)?;
-        let writer = Writer::new(conn, cache, crate::now())?;
+        let mut writer = Writer::new(conn, cache, crate::now())?;
+        writer.metrics = metrics.writer.clone();
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let health = Arc::new(WriterHealth::running());
         let thread_health = health.clone();
@@ -134,6 +141,7 @@ impl Store {
             }),
             health,
             side: Arc::new(sessions::SideWriter::new(path.to_path_buf())),
+            metrics,
         };
         Ok((
             store.clone(),
@@ -147,6 +155,23 @@ impl Store {
     /// Whether writes can be stored (the writer thread runs).
     pub fn writer_alive(&self) -> bool {
         self.health.is_alive()
+    }
+
+    /// Writes waiting for the writer thread.
+    pub fn queue_depth(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
+    /// Bytes of the database file and its write-ahead log.
+    pub fn database_bytes(&self) -> u64 {
+        let db = &self.readers.path;
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        [db.as_path(), Path::new(&wal)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Resolves when the writer thread ended.
@@ -213,7 +238,10 @@ impl Store {
     /// Erases every row derived from a consent id (privacy invariant 5).
     pub async fn erase(&self, id: ConsentId) -> Result<ErasureReport> {
         match self.write(Op::Erase(id)).await? {
-            Outcome::Erased(r) => Ok(r),
+            Outcome::Erased(r) => {
+                self.metrics.erased(&r);
+                Ok(r)
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -243,6 +271,7 @@ impl Store {
         let receipt = receipts::Receipt::retention(now, cutoff, &total);
         let compact = !receipt.is_empty();
         self.write(Op::Receipt { receipt, compact }).await?;
+        self.metrics.retention(&total);
         Ok(total)
     }
 

@@ -176,6 +176,7 @@ pub struct Writer {
     /// An erasure deleted rows since the last compaction: the next retention run compacts even if it
     /// deletes nothing itself (stale copies of rebalanced cells live an hour at most).
     compaction_owed: bool,
+    pub(crate) metrics: Arc<crate::metrics::WriterMetrics>,
 }
 
 impl Writer {
@@ -197,6 +198,7 @@ impl Writer {
             last_flush: now,
             checkpoint_owed: false,
             compaction_owed: false,
+            metrics: Arc::default(),
         };
         let generations = sites::generations(&writer.conn)?;
         writer.load_sites(generations)?;
@@ -255,8 +257,10 @@ impl Writer {
         let now = crate::now();
         // Flush and Shutdown jobs write what is before them where they stand.
         let flush = now - self.last_flush >= FLUSH_SECS || self.open.over_capacity();
+        let started = std::time::Instant::now();
         match self.commit(&jobs, now, flush) {
             Ok((answers, batch)) => {
+                self.metrics.committed(jobs.len(), started.elapsed());
                 let deleted = batch.deleted;
                 self.compaction_owed |= batch.erased;
                 self.apply(batch, now);
