@@ -147,23 +147,10 @@ pub async fn middleware(
     let id = request_id::of(req.headers().get(request_id::HEADER), from_proxy);
     // At ERROR so that the span, and the id in it, exists whatever level the log filter lets through.
     let span = tracing::error_span!("request", request_id = %id);
-    let mut res = respond(req, next, state.clone(), started)
-        .instrument(span)
-        .await?;
+    let mut res = respond(req, next, state, started).instrument(span).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut()
             .insert(header::HeaderName::from_static(request_id::HEADER), v);
-    }
-    if let Some(state) = state {
-        let route = res
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "(no route)".into());
-        state.metrics.request(
-            crate::metrics::method_label(res.request().method()),
-            route,
-            res.status().as_u16(),
-        );
     }
     Ok(res)
 }
@@ -182,10 +169,12 @@ async fn respond(
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .map(str::to_string);
-    // Resolving the route pattern costs a lookup per request; only do it when the line will be written.
-    let pattern = tracing::enabled!(tracing::Level::DEBUG)
-        .then(|| req.match_pattern().unwrap_or_else(|| "(no route)".into()));
     let mut res = next.call(req).await?;
+    // After routing, the matched resource is known and its pattern a few steps away.
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(no route)".into());
     if api {
         let allowed = origin.as_deref().filter(|o| {
             match res.response().extensions().get::<CorsSite>() {
@@ -209,14 +198,18 @@ async fn respond(
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         }
     }
-    if let Some(pattern) = pattern {
-        tracing::debug!(
-            method = %method,
-            route = %pattern,
-            status = res.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "request"
-        );
+    tracing::debug!(
+        method = %method,
+        route = %route,
+        status = res.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    if let Some(state) = &state {
+        let status = res.status().as_u16();
+        state
+            .metrics
+            .request(crate::metrics::method_label(&method), route, status);
     }
     Ok(res)
 }
