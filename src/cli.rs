@@ -48,6 +48,10 @@ pub struct GlobalArgs {
     /// Log format: text or json [default: text]
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Who may read GET /metrics: off, local (loopback clients, or the ASSENT_METRICS_TOKEN bearer) or
+    /// public [default: local]
+    #[arg(long, global = true, value_name = "ACCESS")]
+    pub metrics: Option<String>,
 }
 
 impl GlobalArgs {
@@ -61,6 +65,7 @@ impl GlobalArgs {
             public_url: self.public_url.clone(),
             rate_limit: self.rate_limit,
             log_format: self.log_format.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

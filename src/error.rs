@@ -41,6 +41,13 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The body of every error answer of the API.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong and, where it helps, what to do.
+    pub error: String,
+}
+
 impl Error {
     pub fn bad(msg: impl Into<String>) -> Error {
         Error::BadRequest(msg.into())
@@ -92,6 +99,6 @@ impl ResponseError for Error {
         if matches!(self, Error::RequestTimeout) {
             res.insert_header(("Connection", "close"));
         }
-        res.json(serde_json::json!({ "error": message }))
+        res.json(ErrorBody { error: message })
     }
 }

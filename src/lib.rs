@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod logs;
+pub mod metrics;
 pub mod settings;
 pub mod state;
 pub mod storage;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 pub use crate::domain::network::ForwardedHeader;
 pub use crate::logs::LogFormat;
+pub use crate::metrics::{MetricsAccess, MetricsToken};
 
 /// The most months personal data may be kept or a consent choice may last (CNIL and EDPB guidance).
 pub const MAX_MONTHS: u32 = 13;
@@ -34,6 +35,11 @@ pub struct Settings {
     /// At most `retention_months`: a consent record must outlive the choice it proves.
     pub consent_months: u32,
     pub log_format: LogFormat,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+    /// A bearer token that opens `GET /metrics` to any client (file or environment only: a flag would
+    /// show it in the process list).
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// What the TOML file may hold. Unknown keys are refused by name.
@@ -50,6 +56,8 @@ pub struct FileSettings {
     pub retention_months: Option<u32>,
     pub consent_months: Option<u32>,
     pub log_format: Option<String>,
+    pub metrics: Option<String>,
+    pub metrics_token: Option<String>,
 }
 
 /// Values given as command-line flags; `None` means "not given".
@@ -63,6 +71,7 @@ pub struct FlagSettings {
     pub public_url: Option<String>,
     pub rate_limit: Option<u32>,
     pub log_format: Option<String>,
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -145,6 +154,26 @@ fn parse_log_format(src: &str, v: &str) -> Result<LogFormat, SettingsError> {
     LogFormat::parse(v).ok_or_else(|| invalid(src, "log format", v, "expected text or json"))
 }
 
+fn parse_metrics(src: &str, v: &str) -> Result<MetricsAccess, SettingsError> {
+    MetricsAccess::parse(v)
+        .ok_or_else(|| invalid(src, "metrics access", v, "expected off, local or public"))
+}
+
+fn parse_token(src: &str, v: &str) -> Result<MetricsToken, SettingsError> {
+    MetricsToken::parse(v).ok_or_else(|| {
+        // The value is a secret: the message does not repeat it.
+        invalid(
+            src,
+            "metrics token",
+            "(hidden)",
+            format!(
+                "expected at least {} visible ASCII characters without spaces",
+                crate::metrics::MIN_TOKEN_LEN
+            ),
+        )
+    })
+}
+
 fn parse_u32(src: &str, what: &'static str, v: &str) -> Result<u32, SettingsError> {
     v.trim()
         .parse()
@@ -179,6 +208,8 @@ impl Settings {
             retention_months: MAX_MONTHS,
             consent_months: MAX_MONTHS,
             log_format: LogFormat::Text,
+            metrics: MetricsAccess::Local,
+            metrics_token: None,
         }
     }
 
@@ -225,6 +256,12 @@ impl Settings {
             if let Some(v) = f.log_format {
                 s.log_format = parse_log_format(src, &v)?;
             }
+            if let Some(v) = f.metrics {
+                s.metrics = parse_metrics(src, &v)?;
+            }
+            if let Some(v) = f.metrics_token {
+                s.metrics_token = Some(parse_token(src, &v)?);
+            }
             if let Some(v) = f.consent_months {
                 consent_months = Some((src.into(), check_months(src, "consent_months", v)?));
             }
@@ -259,6 +296,12 @@ impl Settings {
         if let Some(v) = get("ASSENT_LOG_FORMAT") {
             s.log_format = parse_log_format("ASSENT_LOG_FORMAT", v)?;
         }
+        if let Some(v) = get("ASSENT_METRICS") {
+            s.metrics = parse_metrics("ASSENT_METRICS", v)?;
+        }
+        if let Some(v) = get("ASSENT_METRICS_TOKEN") {
+            s.metrics_token = Some(parse_token("ASSENT_METRICS_TOKEN", v)?);
+        }
         if let Some(v) = get("ASSENT_CONSENT_MONTHS") {
             let n = parse_u32("ASSENT_CONSENT_MONTHS", "consent_months", v)?;
             let n = check_months("ASSENT_CONSENT_MONTHS", "consent_months", n)?;
@@ -291,6 +334,9 @@ impl Settings {
         }
         if let Some(v) = &flags.log_format {
             s.log_format = parse_log_format("--log-format", v)?;
+        }
+        if let Some(v) = &flags.metrics {
+            s.metrics = parse_metrics("--metrics", v)?;
         }
 
         s.consent_months = match consent_months {
@@ -460,6 +506,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("X-Real-IP"), "{err}");
+    }
+
+    #[test]
+    fn metrics_access_and_token() {
+        let s = Settings::load(None, &env(&[]), &FlagSettings::default()).unwrap();
+        assert_eq!(
+            (s.metrics, s.metrics_token.is_none()),
+            (MetricsAccess::Local, true)
+        );
+        let file = "metrics = \"public\"\nmetrics_token = \"file-token-0123456789\"";
+        let flags = FlagSettings {
+            metrics: Some("off".into()),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(file), &env(&[]), &flags).unwrap();
+        assert_eq!(s.metrics, MetricsAccess::Off);
+        assert!(s.metrics_token.unwrap().matches("file-token-0123456789"));
+        let err = Settings::load(
+            None,
+            &env(&[("ASSENT_METRICS_TOKEN", "secret")]),
+            &FlagSettings::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("metrics token"), "{err}");
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(
+            Settings::load(
+                None,
+                &env(&[("ASSENT_METRICS", "yes")]),
+                &FlagSettings::default()
+            )
+            .is_err()
+        );
     }
 
     #[test]

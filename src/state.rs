@@ -12,6 +12,7 @@ use crate::domain::geo::Geo;
 use crate::domain::ratelimit::RateLimiter;
 use crate::domain::site::SiteConfig;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::storage::{Store, WriterGuard, sites};
 
@@ -104,13 +105,15 @@ pub struct AppState {
     /// Dashboard login attempts per client network, and per account (a digest of the e-mail address).
     pub login_nets: RateLimiter,
     pub login_accounts: RateLimiter<u64>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// Opens the store and loads sites, consent grants and the GeoIP database. Blocking (start-up only).
     pub fn open(settings: Settings) -> Result<(Arc<AppState>, WriterGuard)> {
         let consents = Arc::new(ConsentCache::default());
-        let (store, guard) = Store::start(&settings.db_path(), consents.clone())?;
+        let metrics = Arc::new(Metrics::default());
+        let (store, guard) = Store::start(&settings.db_path(), consents.clone(), metrics.clone())?;
         let geo = settings
             .geoip
             .as_ref()
@@ -132,6 +135,7 @@ impl AppState {
             sites: Registry::default(),
             consents,
             geo,
+            metrics,
         });
         let (generation, rows) = state.store.sites_blocking()?;
         state.sites.replace(

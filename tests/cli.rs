@@ -365,3 +365,56 @@ fn broken_geoip_databases_mean_unknown_country_not_a_crash() {
     let (_, export) = server.get(&format!("/api/visitor/{id}"));
     assert!(export.contains("\"country\":\"JP\""), "{export}");
 }
+
+/// `seed`, `purge` and `backup` tell their progress on standard error (plain lines when it is not a
+/// terminal, as here), apart from their results on standard output.
+#[test]
+fn long_commands_report_progress_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cli(d, &["site", "add", "demo", "--domain", "localhost"]);
+    let (ok, out, err) = cli(d, &["seed", "demo", "--events", "3000", "--days", "10"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Seeded site demo: 3000 events") && !out.contains("seed:"),
+        "{out}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"seed: 0/3000 events (0%), started"),
+        "{err}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("seed: 3000/3000 events (100%), done in ")),
+        "{err}"
+    );
+
+    let copy = d.join("copy.db");
+    let (ok, out, err) = cli(d, &["backup", copy.to_str().unwrap()]);
+    assert!(ok && out.contains("copy.db"), "{err}");
+    let last = err.lines().last().unwrap_or("");
+    let (copied, total) = last
+        .strip_prefix("backup: ")
+        .and_then(|l| l.split_once(" pages (100%), done in "))
+        .and_then(|(pages, _)| pages.split_once('/'))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        copied == total && total.parse::<u64>().unwrap() > 10,
+        "{err}"
+    );
+
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(14 * 31))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let (ok, out, err) = cli(d, &["purge", "--as-of", &later]);
+    assert!(ok && out.contains("events: 3000"), "{out}{err}");
+    assert!(err.starts_with("purge: 0 records, started\n"), "{err}");
+    assert!(err.contains(", rewriting the database file\n"), "{err}");
+    assert!(
+        err.lines().last().is_some_and(|l| l.contains("done in")),
+        "{err}"
+    );
+}

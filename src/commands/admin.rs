@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::consent::sub_months;
 use crate::settings::Settings;
-use crate::storage::users;
+use crate::storage::{PurgeStep, users};
 
 pub fn user_add(
     settings: &Settings,
@@ -53,7 +53,15 @@ pub fn purge(settings: &Settings, as_of: Option<&str>, dry_run: bool) -> anyhow:
     };
     let cutoff = sub_months(now, settings.retention_months);
     let mut db = super::open(settings)?;
-    let report = db.purge(cutoff.unix_timestamp(), dry_run)?;
+    let mut progress = super::progress::Progress::new("purge", "records", None);
+    let report = db.purge_with(cutoff.unix_timestamp(), dry_run, &mut |step| match step {
+        PurgeStep::Slice(so_far) => progress.set(
+            (so_far.events + so_far.visits + so_far.consent_records) as u64,
+            None,
+        ),
+        PurgeStep::Scrubbing => progress.note("zeroing the unused space of pages"),
+    })?;
+    progress.finish();
     let verb = if dry_run { "Would delete" } else { "Deleted" };
     println!(
         "{verb} data older than {} ({} months):",
@@ -81,7 +89,9 @@ pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
         bail!("{} exists already; choose a new file name", file.display());
     }
     let db = super::open(settings)?;
-    db.backup(file)?;
+    let mut progress = super::progress::Progress::new("backup", "pages", None);
+    db.backup_with(file, &mut |copied, total| progress.set(copied, Some(total)))?;
+    progress.finish();
     println!(
         "Backed up {} to {}",
         settings.db_path().display(),

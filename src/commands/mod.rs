@@ -2,6 +2,7 @@
 //! become a one-line message and a non-zero exit in `main`.
 
 pub mod admin;
+pub mod progress;
 pub mod seed;
 pub mod serve;
 pub mod site;

@@ -226,6 +226,7 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
         domain: site.config.domains.first().cloned().unwrap_or_default(),
     };
     let (mut made, mut visitors, mut refusals) = (0u64, 0u64, 0u64);
+    let mut progress = super::progress::Progress::new("seed", "events", Some(n_events));
     let mut planned: BTreeMap<i64, Vec<Planned>> = BTreeMap::new();
     for (d, target) in daily_targets(n_events, days, first_day)
         .into_iter()
@@ -306,7 +307,9 @@ pub fn run(settings: &Settings, site_id: &str, n_events: u64, days: u32) -> anyh
         }
         seeder.visits(&visits)?;
         seeder.commit()?;
+        progress.set(made, None);
     }
+    progress.finish();
     println!(
         "Seeded site {site_id}: {made} events from {visitors} consenting visitors ({refusals} refusals) over {days} days."
     );

@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use crate::domain::consent_cache::LatestConsent;
 use crate::domain::site::SiteConfig;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What the visitor did: `gpc` is a refusal from a Global Privacy Control signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     AcceptAll,
@@ -20,6 +21,14 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 5] = [
+        Action::AcceptAll,
+        Action::RejectAll,
+        Action::Custom,
+        Action::Withdraw,
+        Action::Gpc,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::AcceptAll => "accept_all",

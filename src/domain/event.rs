@@ -17,17 +17,24 @@ pub const MAX_PROPS: usize = 30;
 pub const MAX_PROP_KEY: usize = 300;
 pub const MAX_PROP_VALUE: usize = 2000;
 
-#[derive(Debug, Deserialize)]
+/// An event as the script sends it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EventInput {
+    /// The site id.
     pub site: String,
+    /// The consent id the server issued (32 lower-case hex digits); it must grant `analytics`.
     pub consent_id: String,
+    /// `pageview`, `engagement` (engaged time), or a custom event's name.
     pub name: String,
+    /// The page's URL, on one of the site's domains.
     pub url: String,
     #[serde(default)]
     pub referrer: Option<String>,
     #[serde(default)]
     pub screen_width: Option<u32>,
+    /// Custom properties: strings, numbers and booleans.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub props: Option<Map<String, Value>>,
     /// Engaged time on the page, in milliseconds, for `engagement` events.
     #[serde(default)]

@@ -6,14 +6,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
-/// A client's network: the only form of a client address the rest of Assent ever handles.
+/// A client's network: the only form of a client address the rest of Assent ever handles. It also says
+/// whether the address was a loopback one (`::1` is cut to `::/48`, which no longer shows it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientNet(IpAddr);
+pub struct ClientNet(IpAddr, bool);
 
 impl ClientNet {
     /// Cuts an address to its network. This is the one place a full address is turned into something
     /// that may be used.
     pub fn from_addr(addr: IpAddr) -> ClientNet {
+        let loopback = addr.is_loopback() || addr.to_canonical().is_loopback();
         let addr = match addr {
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => IpAddr::V4(v4),
@@ -21,16 +23,24 @@ impl ClientNet {
             },
             v4 => v4,
         };
-        ClientNet(match addr {
-            IpAddr::V4(v4) => {
-                let [a, b, c, _] = v4.octets();
-                IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
-            }
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
-            }
-        })
+        ClientNet(
+            match addr {
+                IpAddr::V4(v4) => {
+                    let [a, b, c, _] = v4.octets();
+                    IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
+                }
+                IpAddr::V6(v6) => {
+                    let s = v6.segments();
+                    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+                }
+            },
+            loopback,
+        )
+    }
+
+    /// Whether the client is on this machine's loopback interface (who may read `/metrics` by default).
+    pub fn is_loopback(&self) -> bool {
+        self.1
     }
 
     /// The network address (host bits zero), used for geolocation and rate limiting.
@@ -185,6 +195,24 @@ mod tests {
         assert_eq!(
             ClientNet::from_addr(ip("203.0.113.77")).to_string(),
             "203.0.113.0/24"
+        );
+    }
+
+    #[test]
+    fn loopback_survives_the_cut() {
+        for a in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(ClientNet::from_addr(ip(a)).is_loopback(), "{a}");
+        }
+        for a in ["::", "10.0.0.1", "::2", "192.0.2.1"] {
+            assert!(!ClientNet::from_addr(ip(a)).is_loopback(), "{a}");
+        }
+        let trusted: Vec<IpNet> = vec!["127.0.0.1/32".parse().unwrap()];
+        let via_proxy =
+            |h| client_net(ip("127.0.0.1"), h, ForwardedHeader::XForwardedFor, &trusted);
+        assert!(via_proxy(None).is_loopback(), "the proxy itself");
+        assert!(
+            !via_proxy(Some("203.0.113.9")).is_loopback(),
+            "a client behind it"
         );
     }
 

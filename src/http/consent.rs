@@ -12,35 +12,70 @@ use crate::error::{Error, Result};
 use crate::http::{body, for_site};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-struct ConsentInput {
+/// A visitor's choice, as the banner sends it.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ConsentInput {
+    /// The site id.
     site: String,
+    /// The id of an earlier choice on this site, to keep its history; a new one is issued otherwise.
     #[serde(default)]
     consent_id: Option<String>,
+    /// The site's current policy revision (409 otherwise: the banner must be shown again).
     revision: u32,
+    /// `{category: granted}`, for `custom`; `necessary` is always granted.
     #[serde(default)]
     choices: BTreeMap<String, bool>,
     action: Action,
+    /// A language tag such as `en` or `pt-br`.
     #[serde(default)]
     language: Option<String>,
+    /// The page the choice was made on (its path is recorded).
     #[serde(default)]
     url: Option<String>,
+}
+
+/// The answer to a recorded choice.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConsentAnswer {
+    consent_id: String,
+    revision: u32,
+    choices: BTreeMap<String, bool>,
+    /// RFC 3339.
+    expires_at: String,
+}
+
+/// The latest state of a consent id.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ConsentState {
+    consent_id: String,
+    site: String,
+    revision: u32,
+    choices: BTreeMap<String, bool>,
+    action: Action,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339.
+    expires_at: String,
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+fn state_of(rec: &ConsentRecord) -> ConsentState {
+    ConsentState {
+        consent_id: rec.consent_id.to_string(),
+        site: rec.site.clone(),
+        revision: rec.revision,
+        choices: rec.choices.clone(),
+        action: rec.action,
+        created_at: rfc3339(rec.created_at),
+        expires_at: rfc3339(rec.expires_at),
+    }
+}
+
 fn state_json(rec: &ConsentRecord) -> serde_json::Value {
-    serde_json::json!({
-        "consent_id": rec.consent_id.to_string(),
-        "site": rec.site,
-        "revision": rec.revision,
-        "choices": rec.choices,
-        "action": rec.action.as_str(),
-        "created_at": rfc3339(rec.created_at),
-        "expires_at": rfc3339(rec.expires_at),
-    })
+    serde_json::to_value(state_of(rec)).unwrap_or_default()
 }
 
 fn language(raw: &str) -> Result<String> {
@@ -54,6 +89,27 @@ fn language(raw: &str) -> Result<String> {
     }
 }
 
+/// `POST /api/consent`
+#[utoipa::path(
+    post,
+    path = "/api/consent",
+    tag = "consent",
+    summary = "Record a visitor's choice",
+    description = "Appends one record to the consent log (consent id, time, site, revision, hash of the texts \
+        shown, choices, action, language, page path; no address).",
+    request_body = ConsentInput,
+    responses(
+        (status = 200, description = "Recorded", body = ConsentAnswer),
+        (status = 400, description = "Malformed", body = crate::error::ErrorBody),
+        (status = 403, description = "Sent from a page that is not the site's", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::error::ErrorBody),
+        (status = 409, description = "Stale policy revision", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 8 KiB", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON or text/plain", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::error::ErrorBody),
+        (status = 503, description = "Saturated (Retry-After)", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn record(
     req: HttpRequest,
     payload: web::Payload,
@@ -119,15 +175,30 @@ pub async fn record(
         expires_at: consent::add_months(now, state.settings.consent_months),
     };
     state.store.append_consent(rec.clone()).await?;
-    let res = HttpResponse::Ok().json(serde_json::json!({
-        "consent_id": rec.consent_id.to_string(),
-        "revision": rec.revision,
-        "choices": rec.choices,
-        "expires_at": rfc3339(rec.expires_at),
-    }));
+    state.metrics.consent(rec.action);
+    let res = HttpResponse::Ok().json(ConsentAnswer {
+        consent_id: rec.consent_id.to_string(),
+        revision: rec.revision,
+        expires_at: rfc3339(rec.expires_at),
+        choices: rec.choices,
+    });
     Ok(for_site(res, site))
 }
 
+/// `GET /api/consent/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/consent/{id}",
+    tag = "consent",
+    summary = "The latest state of a consent id",
+    params(("id" = String, Path, description = "The consent id (32 lower-case hex digits)")),
+    responses(
+        (status = 200, description = "Its latest record", body = ConsentState),
+        (status = 400, description = "Not a consent id", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown or erased", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn show(
     req: HttpRequest,
     path: web::Path<String>,
@@ -139,7 +210,7 @@ pub async fn show(
         .latest_consent(id)
         .await?
         .ok_or_else(|| Error::NotFound("no consent with this id (unknown or erased)".into()))?;
-    let res = HttpResponse::Ok().json(state_json(&rec));
+    let res = HttpResponse::Ok().json(state_of(&rec));
     Ok(match state.sites.get(&rec.site) {
         Some(site) => for_site(res, site),
         None => res,

@@ -1,14 +1,17 @@
 //! HTTP handlers: extract, call the domain and the store, respond. No SQL here. Also the middleware every
-//! route gets: a request log that never records addresses or consent ids, the headers every API answer
-//! carries (no caching of personal data, no sniffing), and CORS for each site's own pages on that site's
-//! data only.
+//! route gets: a request id, a request log and request metrics that never record addresses or consent ids
+//! (route patterns, not paths), the headers every API answer carries (no caching of personal data, no
+//! sniffing), and CORS for each site's own pages on that site's data only.
 
 pub mod body;
 pub mod connections;
 pub mod consent;
 pub mod dashboard;
 pub mod event;
+pub mod openapi;
+pub mod ops;
 pub mod pages;
+pub mod request_id;
 pub mod script;
 pub mod stats;
 pub mod visitor;
@@ -22,64 +25,58 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
+use tracing::Instrument;
 
 use crate::state::{AppState, SiteEntry};
+
+/// Declares the public API once: [`PUBLIC_ROUTES`] (what the OpenAPI document must describe, checked by
+/// a test) and `public_routes`, which registers exactly those. A `page` answers `GET` and `HEAD` and 405
+/// otherwise; an `api` route answers its methods, JSON 405s and CORS preflights.
+macro_rules! public_api {
+    ($($kind:ident $path:literal { $($method:ident: $handler:path),+ $(,)? })*) => {
+        /// Every `(method, path)` of the public HTTP API, as registered (`HEAD` goes with each page's `GET`).
+        pub const PUBLIC_ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)*];
+
+        fn public_routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.service(public_api!(@resource $kind $path $($method $handler)+));)*
+        }
+    };
+    (@resource page $path:literal get $handler:path) => {
+        get($path, $handler)
+    };
+    (@resource api $path:literal $($method:ident $handler:path)+) => {
+        web::resource($path)
+            $(.route(web::$method().to($handler)))+
+            .default_service(web::to(api_other))
+    };
+}
+
+public_api! {
+    page "/healthz" { get: pages::healthz }
+    page "/metrics" { get: ops::metrics }
+    page "/s/assent.css" { get: script::styles }
+    page "/s/{site}/assent.js" { get: script::script }
+    page "/s/{site}/privacy" { get: pages::privacy }
+    api "/api/openapi.json" { get: ops::openapi }
+    api "/api/consent" { post: consent::record }
+    api "/api/consent/{id}" { get: consent::show }
+    api "/api/event" { post: event::collect }
+    api "/api/visitor/{id}" { get: visitor::export, delete: visitor::erase }
+    api "/api/v2/query" { post: stats::query_v2 }
+    api "/api/v2/queries" { post: stats::queries_v2 }
+    api "/api/v1/stats/realtime/visitors" { get: stats::realtime_v1 }
+    api "/api/v1/stats/{endpoint}" { get: stats::stats_v1 }
+}
 
 /// The routes, shared by `main` and the tests. Each path is a resource, so a method it does not serve
 /// gets 405, and `HEAD` is answered wherever `GET` is.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     dashboard::configure(cfg);
-    cfg.service(get("/healthz", pages::healthz))
-        .service(get("/demo", pages::demo))
+    public_routes(cfg);
+    cfg.service(get("/demo", pages::demo))
         .service(get("/s/demo-page.js", pages::demo_script))
-        .service(get("/s/assent.css", script::styles))
-        .service(get("/s/{site}/assent.js", script::script))
-        .service(get("/s/{site}/privacy", pages::privacy))
-        .service(
-            web::scope("/api")
-                .service(
-                    web::resource("/consent")
-                        .route(web::post().to(consent::record))
-                        .default_service(web::to(api_other)),
-                )
-                .service(
-                    web::resource("/consent/{id}")
-                        .route(web::get().to(consent::show))
-                        .default_service(web::to(api_other)),
-                )
-                .service(
-                    web::resource("/event")
-                        .route(web::post().to(event::collect))
-                        .default_service(web::to(api_other)),
-                )
-                .service(
-                    web::resource("/visitor/{id}")
-                        .route(web::get().to(visitor::export))
-                        .route(web::delete().to(visitor::erase))
-                        .default_service(web::to(api_other)),
-                )
-                .service(
-                    web::resource("/v2/query")
-                        .route(web::post().to(stats::query_v2))
-                        .default_service(web::to(api_other)),
-                )
-                .service(
-                    web::resource("/v2/queries")
-                        .route(web::post().to(stats::queries_v2))
-                        .default_service(web::to(api_other)),
-                )
-                .service(
-                    web::resource("/v1/stats/realtime/visitors")
-                        .route(web::get().to(stats::realtime_v1))
-                        .default_service(web::to(api_other)),
-                )
-                .service(
-                    web::resource("/v1/stats/{endpoint}")
-                        .route(web::get().to(stats::stats_v1))
-                        .default_service(web::to(api_other)),
-                )
-                .default_service(web::to(api_other)),
-        );
+        // Anything else under /api: JSON 404s, and preflights.
+        .service(web::scope("/api").default_service(web::to(api_other)));
 }
 
 /// A page or asset: `GET` and `HEAD`, 405 for other methods.
@@ -134,13 +131,37 @@ pub fn for_site(mut res: HttpResponse, site: Arc<SiteEntry>) -> HttpResponse {
     res
 }
 
-/// The API's headers and CORS, and the request log by route pattern (paths can carry consent ids;
-/// addresses are never logged).
+/// The request id, the API's headers and CORS, and the request log and metrics by route pattern (paths
+/// can carry consent ids; addresses are never logged).
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let from_proxy = state.as_ref().is_some_and(|s| {
+        req.peer_addr().is_some_and(|p| {
+            crate::domain::network::is_trusted_peer(p.ip(), &s.settings.trusted_proxies)
+        })
+    });
+    let id = request_id::of(req.headers().get(request_id::HEADER), from_proxy);
+    // At ERROR so that the span, and the id in it, exists whatever level the log filter lets through.
+    let span = tracing::error_span!("request", request_id = %id);
+    let mut res = respond(req, next, state, started).instrument(span).await?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static(request_id::HEADER), v);
+    }
+    Ok(res)
+}
+
+/// The rest of [`middleware`], inside the request's span.
+async fn respond(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    state: Option<web::Data<AppState>>,
+    started: Instant,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let method = req.method().clone();
     let api = req.path().starts_with("/api/");
     let origin = req
@@ -148,11 +169,12 @@ pub async fn middleware(
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .map(str::to_string);
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    // Resolving the route pattern costs a lookup per request; only do it when the line will be written.
-    let pattern = tracing::enabled!(tracing::Level::DEBUG)
-        .then(|| req.match_pattern().unwrap_or_else(|| "(no route)".into()));
     let mut res = next.call(req).await?;
+    // After routing, the matched resource is known and its pattern a few steps away.
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(no route)".into());
     if api {
         let allowed = origin.as_deref().filter(|o| {
             match res.response().extensions().get::<CorsSite>() {
@@ -176,14 +198,18 @@ pub async fn middleware(
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
         }
     }
-    if let Some(pattern) = pattern {
-        tracing::debug!(
-            method = %method,
-            route = %pattern,
-            status = res.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "request"
-        );
+    tracing::debug!(
+        method = %method,
+        route = %route,
+        status = res.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    if let Some(state) = &state {
+        let status = res.status().as_u16();
+        state
+            .metrics
+            .request(crate::metrics::method_label(&method), route, status);
     }
     Ok(res)
 }

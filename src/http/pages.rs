@@ -34,6 +34,16 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<HttpResponse> {
 
 /// 200 while the server can store; 503 once its writer is gone (the process then exits, for a supervisor
 /// to restart it).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operator",
+    summary = "Liveness (also HEAD)",
+    responses(
+        (status = 200, description = "The server can store", content_type = "text/plain", body = String, example = "ok"),
+        (status = 503, description = "The writer stopped; the process exits for a supervisor to restart it", content_type = "text/plain", body = String),
+    )
+)]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     if state.store.writer_alive() {
         HttpResponse::Ok().content_type("text/plain").body("ok")
@@ -60,8 +70,10 @@ pub async fn demo_script() -> HttpResponse {
         .body(include_str!("../../assets/demo-page.js"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NoticeQuery {
+    /// The language wanted (its primary subtag counts too); the site's default language otherwise.
     lang: Option<String>,
     /// `fragment`: the notice alone, to embed in the site's own policy page.
     format: Option<String>,
@@ -91,6 +103,18 @@ fn notice_language(requested: Option<&str>, cfg: &crate::domain::site::SiteConfi
 
 /// The site's privacy and cookie notice (GDPR arts. 12-13), generated from its settings, wholly in one
 /// language; `format=fragment` gives it without the page around it.
+#[utoipa::path(
+    get,
+    path = "/s/{site}/privacy",
+    tag = "website",
+    summary = "The site's privacy and cookie notice (also HEAD)",
+    params(("site" = String, Path, description = "The site id"), NoticeQuery),
+    responses(
+        (status = 200, description = "The notice, wholly in one language", content_type = "text/html", body = String),
+        (status = 400, description = "Unknown format", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown site", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn privacy(
     path: web::Path<String>,
     query: web::Query<NoticeQuery>,

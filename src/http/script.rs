@@ -97,6 +97,25 @@ pub fn render_rights(public_url: &str, site: &str, lang: &str) -> String {
     RIGHTS_SCRIPT.replacen(RIGHTS_TOKEN, &params.to_string(), 1)
 }
 
+/// The banner script with the site's settings and texts inlined, or with `?rights=LANG` the preferences
+/// dialog's "Your data" part.
+#[utoipa::path(
+    get,
+    path = "/s/{site}/assent.js",
+    tag = "website",
+    summary = "The site's banner script (also HEAD)",
+    description = "Carries the site's categories, services, cookies and texts; has an ETag and a five-minute \
+        cache lifetime. `Sec-GPC: 1` gets the copy that honours Global Privacy Control.",
+    params(
+        ("site" = String, Path, description = "The site id"),
+        ("rights" = Option<String>, Query, description = "A language: the dialog's \"Your data\" part instead of the banner"),
+    ),
+    responses(
+        (status = 200, description = "The script", content_type = "text/javascript", body = String),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "Unknown site", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn script(
     req: HttpRequest,
     path: web::Path<String>,
@@ -146,6 +165,17 @@ pub async fn script(
     ))
 }
 
+/// The banner's styles, shared by every site.
+#[utoipa::path(
+    get,
+    path = "/s/assent.css",
+    tag = "website",
+    summary = "The banner's styles (also HEAD)",
+    responses(
+        (status = 200, description = "The stylesheet", content_type = "text/css", body = String),
+        (status = 304, description = "Not modified (If-None-Match)"),
+    )
+)]
 pub async fn styles(req: HttpRequest) -> HttpResponse {
     static ETAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let etag = ETAG.get_or_init(|| etag_of(STYLES.as_bytes()));

@@ -110,6 +110,22 @@ async fn read_body(payload: web::Payload) -> Result<serde_json::Value> {
 }
 
 /// `POST /api/v2/query`
+#[utoipa::path(
+    post,
+    path = "/api/v2/query",
+    tag = "stats",
+    summary = "Stats API v2 query (Plausible's shape)",
+    description = "Body: `site_id`, `metrics`, `date_range`, `dimensions`, `filters`, `order_by`, `include`, \
+        `pagination`, as Plausible's Stats API v2. `Accept: text/csv` answers CSV.",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`results`, `meta` and `query`, as Plausible answers", body = Object),
+        (status = 400, description = "A bad parameter, named", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid key for this site", body = crate::error::ErrorBody),
+        (status = 429, description = "Over the key's 600 requests an hour", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn query_v2(
     req: HttpRequest,
     payload: web::Payload,
@@ -134,6 +150,20 @@ const MAX_BATCH: usize = 30;
 /// v2 responses in the same order. The rows of each period are read once for the whole set, which is how a
 /// dashboard asks. Each query counts against the key's hourly limit; any bad query fails the whole request
 /// with a 400 naming its position.
+#[utoipa::path(
+    post,
+    path = "/api/v2/queries",
+    tag = "stats",
+    summary = "Up to 30 Stats API v2 queries at once (an Assent extension)",
+    request_body(content = Vec<Object>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One v2 response per query, in order", body = Vec<Object>),
+        (status = 400, description = "A bad parameter, named", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid key for this site", body = crate::error::ErrorBody),
+        (status = 429, description = "Over the key's 600 requests an hour", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn queries_v2(
     req: HttpRequest,
     payload: web::Payload,
@@ -168,6 +198,31 @@ pub async fn queries_v2(
 }
 
 /// `GET /api/v1/stats/{endpoint}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/{endpoint}",
+    tag = "stats",
+    summary = "Stats API v1 (Plausible's legacy API)",
+    params(
+        ("endpoint" = String, Path, description = "`aggregate`, `timeseries` or `breakdown`"),
+        ("site_id" = String, Query, description = "The site id"),
+        ("period" = Option<String>, Query, description = "`day`, `7d`, `30d`, `month`, `6mo`, `12mo` or `custom`"),
+        ("date" = Option<String>, Query, description = "A day (`YYYY-MM-DD`), or two separated by a comma for `custom`"),
+        ("metrics" = Option<String>, Query, description = "Comma list: `visitors visits pageviews views_per_visit bounce_rate visit_duration events`"),
+        ("property" = Option<String>, Query, description = "For breakdown: e.g. `event:page`, `visit:source`"),
+        ("filters" = Option<String>, Query, description = "e.g. `event:page==/a;visit:country==FR`"),
+        ("limit" = Option<u32>, Query),
+        ("page" = Option<u32>, Query),
+    ),
+    responses(
+        (status = 200, description = "`{\"results\": ...}` as Plausible answers; CSV for `Accept: text/csv`", body = Object),
+        (status = 404, description = "Unknown endpoint", body = crate::error::ErrorBody),
+        (status = 400, description = "A bad parameter, named", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid key for this site", body = crate::error::ErrorBody),
+        (status = 429, description = "Over the key's 600 requests an hour", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn stats_v1(
     req: HttpRequest,
     path: web::Path<String>,
@@ -195,6 +250,20 @@ pub async fn stats_v1(
 }
 
 /// `GET /api/v1/stats/realtime/visitors`: visitors active in the last five minutes, as a bare number.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats/realtime/visitors",
+    tag = "stats",
+    summary = "Visitors active in the last five minutes",
+    params(("site_id" = String, Query, description = "The site id")),
+    responses(
+        (status = 200, description = "A bare number", body = u64),
+        (status = 400, description = "A bad parameter, named", body = crate::error::ErrorBody),
+        (status = 401, description = "No valid key for this site", body = crate::error::ErrorBody),
+        (status = 429, description = "Over the key's 600 requests an hour", body = crate::error::ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub async fn realtime_v1(
     req: HttpRequest,
     params: web::Query<HashMap<String, String>>,

@@ -7,6 +7,22 @@ use crate::error::{Error, Result};
 use crate::http::{body, consent::history_json, for_site};
 use crate::state::AppState;
 
+/// `GET /api/visitor/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/visitor/{id}",
+    tag = "visitor",
+    summary = "Everything stored about a consent id",
+    description = "Holding the id is the authorisation. The consent history, and on every site the visits \
+        and events of the pseudonymous visitor key the id has there.",
+    params(("id" = String, Path, description = "The consent id (32 lower-case hex digits)")),
+    responses(
+        (status = 200, description = "The data, as JSON: `consent_id`, `consents`, `visits`, `events`", body = Object),
+        (status = 400, description = "Not a consent id", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown or erased", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn export(
     req: HttpRequest,
     path: web::Path<String>,
@@ -36,6 +52,22 @@ pub async fn export(
     })
 }
 
+/// `DELETE /api/visitor/{id}`
+#[utoipa::path(
+    delete,
+    path = "/api/visitor/{id}",
+    tag = "visitor",
+    summary = "Erase everything derived from a consent id",
+    description = "Answered once the data is gone from the database files too (GDPR art. 17).",
+    params(("id" = String, Path, description = "The consent id (32 lower-case hex digits)")),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 400, description = "Not a consent id", body = crate::error::ErrorBody),
+        (status = 404, description = "Unknown or already erased", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = crate::error::ErrorBody),
+        (status = 503, description = "Saturated (Retry-After)", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn erase(
     req: HttpRequest,
     path: web::Path<String>,

@@ -40,6 +40,17 @@ pub struct Database {
     conn: Connection,
 }
 
+/// How far a purge got, for a command's progress display.
+pub enum PurgeStep<'a> {
+    /// A slice was applied (or counted): the totals so far.
+    Slice(&'a PurgeReport),
+    /// Everything is deleted; the unused space of pages is being zeroed.
+    Scrubbing,
+}
+
+/// Pages a backup copies per step: 4 MiB at the default page size, so progress moves often.
+const BACKUP_PAGES_PER_STEP: i32 = 1024;
+
 impl Database {
     /// Opens the database at `path`, creating and migrating it.
     pub fn open(path: &Path) -> Result<Database> {
@@ -97,6 +108,16 @@ impl Database {
     /// each in a transaction of its own: a running server's writer waits for one slice at most, and learns
     /// from each that data went.
     pub fn purge(&mut self, cutoff: i64, dry_run: bool) -> Result<PurgeReport> {
+        self.purge_with(cutoff, dry_run, &mut |_| {})
+    }
+
+    /// [`Database::purge`], telling `progress` after each slice and before the rewrite of the file.
+    pub fn purge_with(
+        &mut self,
+        cutoff: i64,
+        dry_run: bool,
+        progress: &mut dyn FnMut(PurgeStep),
+    ) -> Result<PurgeReport> {
         let mut total = PurgeReport::default();
         loop {
             let tx = self
@@ -115,6 +136,7 @@ impl Database {
             }
             tx.commit()?;
             total.add(purged.report);
+            progress(PurgeStep::Slice(&total));
             if dry_run || !purged.more {
                 break;
             }
@@ -124,6 +146,7 @@ impl Database {
             let receipt = receipts::Receipt::retention(now, cutoff, &total);
             receipts::insert(&self.conn, &receipt)?;
             if !receipt.is_empty() {
+                progress(PurgeStep::Scrubbing);
                 // Privacy invariant 6: no stale copy in the pages' unused space, no old page in the
                 // write-ahead log.
                 let scrubbed = scrub::run(&mut self.conn)?;
@@ -177,9 +200,42 @@ impl Database {
 
     /// A consistent copy of the database in `file` (SQLite's online backup; safe while a server runs).
     pub fn backup(&self, file: &Path) -> Result<()> {
-        self.conn
-            .backup(rusqlite::MAIN_DB, file, None)
-            .map_err(|e| Error::Internal(format!("backup to {} failed: {e}", file.display())))
+        self.backup_with(file, &mut |_, _| {})
+    }
+
+    /// [`Database::backup`], telling `progress` the pages copied and the pages in all after each step.
+    ///
+    /// The copy runs inside one read transaction of the source: SQLite restarts a backup whose source
+    /// another connection changed between two steps unless the source connection holds its snapshot, and
+    /// a busy server changes it every few milliseconds. In WAL mode the read transaction holds up no writer.
+    pub fn backup_with(&self, file: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        use rusqlite::backup::{Backup, StepResult};
+        let failed = |e: rusqlite::Error| {
+            Error::Internal(format!("backup to {} failed: {e}", file.display()))
+        };
+        let snapshot = self.conn.unchecked_transaction().map_err(failed)?;
+        // A deferred transaction takes its snapshot at its first read.
+        snapshot
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(failed)?;
+        let mut dst = Connection::open(file).map_err(failed)?;
+        let backup = Backup::new(&snapshot, &mut dst).map_err(failed)?;
+        loop {
+            let step = backup.step(BACKUP_PAGES_PER_STEP).map_err(failed)?;
+            let p = backup.progress();
+            let total = p.pagecount.max(0) as u64;
+            progress(total.saturating_sub(p.remaining.max(0) as u64), total);
+            match step {
+                StepResult::Done => break,
+                StepResult::More => {}
+                // Only the new destination could be locked, by someone else opening it meanwhile.
+                _ => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        drop(backup);
+        snapshot.commit().map_err(failed)
     }
 
     /// A transaction for bulk synthetic data of a site (`assent seed`).
@@ -319,5 +375,46 @@ impl Seeder<'_> {
             [self.next_event - 1, self.first_event - 1],
         )?;
         Ok(self.tx.commit()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Another connection writes between every two steps of the copy (as a busy server does): the backup
+    /// still ends, in a few steps, with the database as it was when it began.
+    #[test]
+    fn backup_finishes_under_concurrent_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("assent.db");
+        let db = Database::open(&path).unwrap();
+        let other = db::open_and_migrate(&path).unwrap();
+        other
+            .execute_batch(
+                "CREATE TABLE filler (b BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+                 INSERT INTO filler SELECT zeroblob(4000) FROM n;",
+            )
+            .unwrap();
+        let copy = dir.path().join("copy.db");
+        let mut steps = 0;
+        let mut last = (0, 0);
+        db.backup_with(&copy, &mut |done, total| {
+            steps += 1;
+            assert!(steps < 50, "the backup keeps restarting");
+            last = (done, total);
+            other
+                .execute("INSERT INTO filler VALUES (zeroblob(4000))", [])
+                .unwrap();
+        })
+        .unwrap();
+        assert!(steps >= 3, "{steps} steps: the test needs several");
+        assert_eq!(last.0, last.1);
+        let rows: i64 = Connection::open(&copy)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM filler", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3000, "the copy is the snapshot the backup began with");
     }
 }

@@ -33,7 +33,8 @@ use crate::domain::stats::engine::{self, Answer};
 use crate::domain::stats::query::Query;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
 use crate::error::{Error, Result};
-pub use database::{ConsentLogRow, Database, Seeder};
+use crate::metrics::Metrics;
+pub use database::{ConsentLogRow, Database, PurgeStep, Seeder};
 use retention::PurgeReport;
 use sites::SiteRow;
 use writer::{ErasureReport, EventOutcome, Job, Op, Outcome, Writer, WriterHealth};
@@ -103,6 +104,7 @@ pub struct Store {
     /// An erasure deleted rows since the last scrub: the next retention run scrubs even if it deletes
     /// nothing itself (stale copies of rebalanced cells live an hour at most).
     scrub_owed: Arc<std::sync::atomic::AtomicBool>,
+    metrics: Arc<Metrics>,
 }
 
 /// Joins the writer thread once it has committed everything queued.
@@ -131,10 +133,15 @@ impl WriterGuard {
 impl Store {
     /// Opens the database (creating and migrating it), mends what an unclean stop left and starts the
     /// writer thread.
-    pub fn start(path: &Path, cache: Arc<ConsentCache>) -> Result<(Store, WriterGuard)> {
+    pub fn start(
+        path: &Path,
+        cache: Arc<ConsentCache>,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Store, WriterGuard)> {
         let conn = db::open_and_migrate(path)?;
         db::check_after_unclean_stop(&conn, path)?;
-        let writer = Writer::new(conn, cache, crate::now())?;
+        let mut writer = Writer::new(conn, cache, crate::now())?;
+        writer.metrics = metrics.writer.clone();
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let health = Arc::new(WriterHealth::running());
         let thread_health = health.clone();
@@ -151,6 +158,7 @@ impl Store {
             health,
             side: Arc::new(sessions::SideWriter::new(path.to_path_buf())),
             scrub_owed: Arc::default(),
+            metrics,
         };
         Ok((
             store.clone(),
@@ -164,6 +172,23 @@ impl Store {
     /// Whether writes can be stored (the writer thread runs).
     pub fn writer_alive(&self) -> bool {
         self.health.is_alive()
+    }
+
+    /// Writes waiting for the writer thread.
+    pub fn queue_depth(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
+    /// Bytes of the database file and its write-ahead log.
+    pub fn database_bytes(&self) -> u64 {
+        let db = &self.readers.path;
+        let mut wal = db.clone().into_os_string();
+        wal.push("-wal");
+        [db.as_path(), Path::new(&wal)]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Resolves when the writer thread ended.
@@ -235,6 +260,7 @@ impl Store {
                     self.scrub_owed
                         .store(true, std::sync::atomic::Ordering::SeqCst);
                 }
+                self.metrics.erased(&r);
                 Ok(r)
             }
             other => Err(unexpected(other)),
@@ -269,6 +295,7 @@ impl Store {
         let owed = self
             .scrub_owed
             .swap(false, std::sync::atomic::Ordering::SeqCst);
+        self.metrics.retention(&total);
         if deleted || owed {
             let started = std::time::Instant::now();
             match self.scrub().await {

@@ -182,6 +182,7 @@ pub struct Writer {
     /// Since when writes succeed again while `failing`: a nearly full disk lets some commits through
     /// between failures, so recovery is declared only after [`RECOVERED_AFTER`] without a failure.
     recovering_since: Option<std::time::Instant>,
+    pub(crate) metrics: Arc<crate::metrics::WriterMetrics>,
 }
 
 impl Writer {
@@ -204,6 +205,7 @@ impl Writer {
             checkpoint_owed: false,
             failing: None,
             recovering_since: None,
+            metrics: Arc::default(),
         };
         let generations = sites::generations(&writer.conn)?;
         writer.load_sites(generations)?;
@@ -265,8 +267,10 @@ impl Writer {
         let now = crate::now();
         // Flush and Shutdown jobs write what is before them where they stand.
         let flush = now - self.last_flush >= FLUSH_SECS || self.open.over_capacity();
+        let started = std::time::Instant::now();
         match self.commit(&jobs, now, flush) {
             Ok((answers, batch)) => {
+                self.metrics.committed(jobs.len(), started.elapsed());
                 if let Some(refused) = self.failing {
                     let since = *self
                         .recovering_since
