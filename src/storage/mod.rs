@@ -49,6 +49,11 @@ impl From<rusqlite::Error> for Error {
             Some(ReadOnly) => "the database is read-only",
             Some(SystemIoFailure) => "the disk failed a read or a write",
             Some(CannotOpen) => "the database file cannot be opened",
+            // Another process (a long `assent backup` or `assent purge`, a manual session) holds the write lock
+            // past the busy timeout: every job would wait the same, so all are answered 503.
+            Some(DatabaseBusy | DatabaseLocked) => {
+                "another process holds the database's write lock"
+            }
             Some(DatabaseCorrupt | NotADatabase) => "the database file is damaged",
             _ => return Error::Database(e.to_string()),
         };
