@@ -5,7 +5,7 @@ import subprocess, sys, os, time, json, tempfile, sqlite3, http.client, re
 binary, port, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 d = tempfile.mkdtemp()
 p = subprocess.Popen([binary, "--data-dir", d, "--listen", f"127.0.0.1:{port}", "--rate-limit", "0", "serve"],
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                     stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "server.log"), "w"))
 for _ in range(400):
     try:
         c = http.client.HTTPConnection("127.0.0.1", port); c.request("GET", "/healthz"); c.getresponse().read(); break
@@ -16,7 +16,7 @@ for i in range(500):
     c.request("POST", "/api/consent", body='{"site":"demo","revision":1,"action":"accept_all"}', headers={"Content-Type": "text/plain"})
     ids.append(json.loads(c.getresponse().read())["consent_id"])
 script = os.path.join(d, "burst.lua")
-open(script, "w").write("""local ids = {%s}
+open(script, "w").write("""local ids = {__IDS__}
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 function init(args) s202 = 0; s429 = 0; s503 = 0; other = 0 end
@@ -33,11 +33,13 @@ done = function(summary, latency, requests)
   for _, t in ipairs(threads) do a = a + t:get("s202"); b = b + t:get("s429"); c = c + t:get("s503"); o = o + t:get("other") end
   io.write(string.format("STATUS 202=%d 429=%d 503=%d other=%d\\n", a, b, c, o))
 end
-""" % ",".join(json.dumps(i) for i in ids))
+""".replace("__IDS__", ",".join(json.dumps(i) for i in ids)))
 w = subprocess.Popen(["wrk", "-t2", "-c256", f"-d{secs}s", "--latency", "-s", script, f"http://127.0.0.1:{port}/api/event"],
                      stdout=subprocess.PIPE, text=True)
 rss = []
 while w.poll() is None:
+    if p.poll() is not None:
+        print("THE SERVER EXITED:", open(os.path.join(d, "server.log")).read()[-3000:]); break
     status = open(f"/proc/{p.pid}/status").read()
     rss.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) // 1024)
     time.sleep(1)
