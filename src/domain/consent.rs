@@ -64,6 +64,32 @@ impl std::fmt::Display for ConsentId {
     }
 }
 
+/// What the script sends to `POST /api/consent`, as decoded from its JSON body.
+#[derive(Debug, Deserialize)]
+pub struct ConsentInput {
+    pub site: String,
+    #[serde(default)]
+    pub consent_id: Option<String>,
+    pub revision: u32,
+    #[serde(default)]
+    pub choices: BTreeMap<String, bool>,
+    pub action: Action,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// The language a consent record keeps: a tag such as `en` or `pt-br`, lower case.
+pub fn language_tag(raw: &str) -> Result<String, String> {
+    let l = raw.trim().to_ascii_lowercase();
+    if (2..=16).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(l)
+    } else {
+        Err("language must be a language tag such as \"en\" or \"pt-br\"".into())
+    }
+}
+
 /// Resolves the per-category choices that an action means for a site. `given` must agree with the action;
 /// categories the visitor was not asked about default to refused, required ones are always granted.
 pub fn resolve_choices(

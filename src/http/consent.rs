@@ -1,31 +1,13 @@
 //! `POST /api/consent` and `GET /api/consent/{id}`: recording a visitor's choice in the append-only log
 //! and reading back its latest state.
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::consent::{self, Action, ConsentId, ConsentRecord};
+use crate::domain::consent::{self, ConsentId, ConsentInput, ConsentRecord};
 use crate::error::{Error, Result};
 use crate::http::{body, for_site};
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-struct ConsentInput {
-    site: String,
-    #[serde(default)]
-    consent_id: Option<String>,
-    revision: u32,
-    #[serde(default)]
-    choices: BTreeMap<String, bool>,
-    action: Action,
-    #[serde(default)]
-    language: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-}
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
@@ -41,17 +23,6 @@ fn state_json(rec: &ConsentRecord) -> serde_json::Value {
         "created_at": rfc3339(rec.created_at),
         "expires_at": rfc3339(rec.expires_at),
     })
-}
-
-fn language(raw: &str) -> Result<String> {
-    let l = raw.trim().to_ascii_lowercase();
-    if (2..=16).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        Ok(l)
-    } else {
-        Err(Error::bad(
-            "language must be a language tag such as \"en\" or \"pt-br\"",
-        ))
-    }
 }
 
 pub async fn record(
@@ -71,7 +42,12 @@ pub async fn record(
     }
     let choices = consent::resolve_choices(&site.config, input.action, &input.choices)
         .map_err(Error::BadRequest)?;
-    let language = input.language.as_deref().map(language).transpose()?;
+    let language = input
+        .language
+        .as_deref()
+        .map(consent::language_tag)
+        .transpose()
+        .map_err(Error::BadRequest)?;
     let page_path = input
         .url
         .as_deref()
