@@ -73,6 +73,38 @@ impl std::fmt::Display for ConsentId {
     }
 }
 
+/// What the script sends to `POST /api/consent`, as decoded from its JSON body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ConsentInput {
+    /// The site id.
+    pub site: String,
+    /// The id of an earlier choice on this site, to keep its history; a new one is issued otherwise.
+    #[serde(default)]
+    pub consent_id: Option<String>,
+    /// The site's current policy revision (409 otherwise: the banner must be shown again).
+    pub revision: u32,
+    /// `{category: granted}`, for `custom`; `necessary` is always granted.
+    #[serde(default)]
+    pub choices: BTreeMap<String, bool>,
+    pub action: Action,
+    /// A language tag such as `en` or `pt-br`.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The page the choice was made on (its path is recorded).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// The language a consent record keeps: a tag such as `en` or `pt-br`, lower case.
+pub fn language_tag(raw: &str) -> Result<String, String> {
+    let l = raw.trim().to_ascii_lowercase();
+    if (2..=16).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(l)
+    } else {
+        Err("language must be a language tag such as \"en\" or \"pt-br\"".into())
+    }
+}
+
 /// Resolves the per-category choices that an action means for a site. `given` must agree with the action;
 /// categories the visitor was not asked about default to refused, required ones are always granted.
 pub fn resolve_choices(

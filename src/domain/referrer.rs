@@ -84,18 +84,21 @@ pub fn source_of_utm(utm_source: &str) -> String {
         .unwrap_or_else(|| utm_source.trim().to_string())
 }
 
-/// The referring host of a referrer URL: lower case, "www." dropped; None for non-web or unparseable
-/// referrers and for self-referrals (`is_own_host`).
+/// The referring host of a referrer URL: lower case, without a final dot, one "www." dropped (unless
+/// nothing would remain: the name must never be empty); None for non-web or unparseable referrers and
+/// for self-referrals (`is_own_host`).
 pub fn referrer_host(referrer: &str, is_own_host: impl Fn(&str) -> bool) -> Option<String> {
     let u = url::Url::parse(referrer.trim()).ok()?;
     if !matches!(u.scheme(), "http" | "https") {
         return None;
     }
     let host = u.host_str()?.to_ascii_lowercase();
-    if is_own_host(&host) {
+    let host = host.trim_end_matches('.');
+    if host.is_empty() || is_own_host(host) {
         return None;
     }
-    Some(host.strip_prefix("www.").unwrap_or(&host).to_string())
+    let name = host.strip_prefix("www.").filter(|h| !h.is_empty());
+    Some(name.unwrap_or(host).to_string())
 }
 
 #[cfg(test)]
@@ -127,5 +130,16 @@ mod tests {
         assert_eq!(referrer_host("https://example.com/page", own), None);
         assert_eq!(referrer_host("android-app://com.x", own), None);
         assert_eq!(referrer_host("not a url", own), None);
+        // Found by the fuzzer (event_request): "https://www./" gave an empty host, stored as an empty
+        // referrer and source.
+        assert_eq!(
+            referrer_host("https://www./?q=x", own).as_deref(),
+            Some("www")
+        );
+        assert_eq!(
+            referrer_host("https://Google.com./", own).as_deref(),
+            Some("google.com")
+        );
+        assert_eq!(referrer_host("https://example.com./", own), None);
     }
 }

@@ -165,13 +165,15 @@ pub fn normalize_domain(raw: &str) -> Result<String, String> {
     }
 }
 
-/// Whether `host` is `domain` or one of its subdomains.
+/// Whether `host` is `domain` or one of its subdomains. Compared as bytes: a host that is not ASCII
+/// cannot be cut inside a character.
 pub fn host_matches(host: &str, domain: &str) -> bool {
-    let host = host.trim_end_matches('.');
+    let host = host.trim_end_matches('.').as_bytes();
+    let domain = domain.as_bytes();
     host.eq_ignore_ascii_case(domain)
         || (host.len() > domain.len()
             && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
-            && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+            && host[host.len() - domain.len() - 1] == b'.')
 }
 
 /// localhost, its subdomains and loopback addresses: a developer's own machine.
@@ -514,6 +516,10 @@ mod tests {
         assert!(host_matches("example.com", "example.com"));
         assert!(!host_matches("badexample.com", "example.com"));
         assert!(!host_matches("example.com.evil", "example.com"));
+        // Found by the property tests: a host whose suffix starts inside a character panicked.
+        assert!(!host_matches("\u{200b}", "@"));
+        assert!(!host_matches("é", "x"));
+        assert!(host_matches("bücher.example.com", "EXAMPLE.com"));
     }
 
     #[test]

@@ -4,35 +4,12 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::consent::{self, Action, ConsentId, ConsentRecord};
+use crate::domain::consent::{self, Action, ConsentId, ConsentInput, ConsentRecord};
 use crate::error::{Error, Result};
 use crate::http::{body, for_site};
 use crate::state::AppState;
-
-/// A visitor's choice, as the banner sends it.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct ConsentInput {
-    /// The site id.
-    site: String,
-    /// The id of an earlier choice on this site, to keep its history; a new one is issued otherwise.
-    #[serde(default)]
-    consent_id: Option<String>,
-    /// The site's current policy revision (409 otherwise: the banner must be shown again).
-    revision: u32,
-    /// `{category: granted}`, for `custom`; `necessary` is always granted.
-    #[serde(default)]
-    choices: BTreeMap<String, bool>,
-    action: Action,
-    /// A language tag such as `en` or `pt-br`.
-    #[serde(default)]
-    language: Option<String>,
-    /// The page the choice was made on (its path is recorded).
-    #[serde(default)]
-    url: Option<String>,
-}
 
 /// The answer to a recorded choice.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -78,17 +55,6 @@ fn state_json(rec: &ConsentRecord) -> serde_json::Value {
     serde_json::to_value(state_of(rec)).unwrap_or_default()
 }
 
-fn language(raw: &str) -> Result<String> {
-    let l = raw.trim().to_ascii_lowercase();
-    if (2..=16).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        Ok(l)
-    } else {
-        Err(Error::bad(
-            "language must be a language tag such as \"en\" or \"pt-br\"",
-        ))
-    }
-}
-
 /// `POST /api/consent`
 #[utoipa::path(
     post,
@@ -127,7 +93,12 @@ pub async fn record(
     }
     let choices = consent::resolve_choices(&site.config, input.action, &input.choices)
         .map_err(Error::BadRequest)?;
-    let language = input.language.as_deref().map(language).transpose()?;
+    let language = input
+        .language
+        .as_deref()
+        .map(consent::language_tag)
+        .transpose()
+        .map_err(Error::BadRequest)?;
     let page_path = input
         .url
         .as_deref()
