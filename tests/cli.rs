@@ -412,7 +412,10 @@ fn long_commands_report_progress_on_stderr() {
     let (ok, out, err) = cli(d, &["purge", "--as-of", &later]);
     assert!(ok && out.contains("events: 3000"), "{out}{err}");
     assert!(err.starts_with("purge: 0 records, started\n"), "{err}");
-    assert!(err.contains(", rewriting the database file\n"), "{err}");
+    assert!(
+        err.contains(", zeroing the unused space of pages\n"),
+        "{err}"
+    );
     assert!(
         err.lines().last().is_some_and(|l| l.contains("done in")),
         "{err}"
