@@ -18,7 +18,8 @@
 //! - `mint`: the server's memory after `--ids` new consent ids.
 //! - `stats --data-dir DIR --site SITE`: a dashboard's set of Stats API queries (headline with comparison,
 //!   time series, ten breakdowns; then the same with a filter) for the last 30 days and 12 months, each
-//!   timed, beside the same questions asked in raw SQL of the same file; the file's size per event.
+//!   timed, beside the same questions asked in raw SQL of the same file (`--api-only`: not); the file's
+//!   size per event; the server's memory before, and its peak while answering each set.
 //!
 //! The server runs in this process (so the bench can start a retention run and read its state) on the
 //! release build, rate limit off; wrk runs beside it on the same two cores, with two threads.
@@ -90,6 +91,12 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         server
+    }
+
+    /// Resets the process's peak resident size (Linux: `clear_refs` 5), so that [`Server::rss_mb`]
+    /// reports the peak since.
+    fn reset_peak(&self) {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
     }
 
     fn rss_mb(&self) -> (f64, f64) {
@@ -627,7 +634,7 @@ fn median3(mut f: impl FnMut() -> f64) -> f64 {
     v[1]
 }
 
-fn stats_bench(server: &Server, key: &str, site: &str) {
+fn stats_bench(server: &Server, key: &str, site: &str, api_only: bool) {
     let conn = rusqlite::Connection::open_with_flags(
         server.dir.join("assent.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -667,6 +674,8 @@ fn stats_bench(server: &Server, key: &str, site: &str) {
         assert_eq!(status, 200, "{body}: {answer}");
         t.elapsed().as_secs_f64() * 1000.0
     };
+    let (idle, _) = server.rss_mb();
+    let mut peak: f64 = 0.0;
     let empty = serde_json::json!([]);
     let country = serde_json::json!([["is", "visit:country", ["FR"]]]);
     let page = serde_json::json!([["is", "event:page", ["/pricing"]]]);
@@ -694,30 +703,13 @@ fn stats_bench(server: &Server, key: &str, site: &str) {
         let queries = dashboard(site, &range, filter);
         let raw = raw_sql(site, today - days * 86_400, today, raw_country);
         let (mut api_total, mut raw_total) = (0.0, 0.0);
-        for (name, body) in &queries {
-            let api = median3(|| ask(body));
-            let sql = raw
-                .iter()
-                .find(|(n, _)| n == name)
-                .filter(|_| {
-                    filter.as_array().is_some_and(|f| f.is_empty()) || raw_country.is_some()
-                })
-                .map(|(_, sql)| {
-                    // Slow baselines run once: a minute-long query needs no median.
-                    let first = time_sql(&conn, sql);
-                    if first > 2000.0 {
-                        first
-                    } else {
-                        median3(|| time_sql(&conn, sql))
-                    }
-                });
-            api_total += api;
-            raw_total += sql.unwrap_or(0.0);
-            println!(
-                "| {name} | {api:.1} | {} |",
-                sql.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into())
-            );
-        }
+        // The server's memory while it answers this set: the peak is reset first, and read before the
+        // raw SQL (run in this process too) adds its own.
+        server.reset_peak();
+        let api_times: Vec<f64> = queries
+            .iter()
+            .map(|(_, body)| median3(|| ask(body)))
+            .collect();
         // The whole set once more, as a dashboard asks it: one after another, cold from the first.
         let t = Instant::now();
         for (_, body) in &queries {
@@ -738,6 +730,33 @@ fn stats_bench(server: &Server, key: &str, site: &str) {
             assert_eq!(status, 200, "{answer}");
             t.elapsed().as_secs_f64() * 1000.0
         });
+        let (_, set_peak) = server.rss_mb();
+        peak = peak.max(set_peak);
+        for ((name, _), api) in queries.iter().zip(api_times) {
+            let sql = raw
+                .iter()
+                .find(|(n, _)| n == name)
+                .filter(|_| {
+                    !api_only
+                        && (filter.as_array().is_some_and(|f| f.is_empty())
+                            || raw_country.is_some())
+                })
+                .map(|(_, sql)| {
+                    // Slow baselines run once: a minute-long query needs no median.
+                    let first = time_sql(&conn, sql);
+                    if first > 2000.0 {
+                        first
+                    } else {
+                        median3(|| time_sql(&conn, sql))
+                    }
+                });
+            api_total += api;
+            raw_total += sql.unwrap_or(0.0);
+            println!(
+                "| {name} | {api:.1} | {} |",
+                sql.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into())
+            );
+        }
         println!(
             "| **whole set** (sum of medians / one pass / one batch) | {api_total:.1} / {set:.1} / **{one_batch:.1}** | {} |\n",
             if raw_total > 0.0 {
@@ -746,9 +765,12 @@ fn stats_bench(server: &Server, key: &str, site: &str) {
                 "—".into()
             }
         );
+        println!("server memory while answering this set: {set_peak:.1} MB peak\n");
     }
-    let (rss, peak) = server.rss_mb();
-    println!("server memory: {rss:.1} MB now, {peak:.1} MB peak");
+    let (rss, _) = server.rss_mb();
+    println!(
+        "server memory: {idle:.1} MB before the queries, {rss:.1} MB after; {peak:.1} MB peak while answering"
+    );
 }
 
 fn main() {
@@ -780,7 +802,12 @@ fn main() {
             args.number("--purge-hours", 1) as i64,
         ),
         "mint" => mint(&server, scripts.path(), args.number("--ids", 150_000)),
-        "stats" => stats_bench(&server, key.as_deref().unwrap_or_default(), &site),
+        "stats" => stats_bench(
+            &server,
+            key.as_deref().unwrap_or_default(),
+            &site,
+            args.0.iter().any(|a| a == "--api-only"),
+        ),
         other => panic!("unknown scenario {other:?}: ingest, rights, mint or stats"),
     }
     // The server thread is not joined: the process ends here, as after a crash, which the next start

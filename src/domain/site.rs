@@ -369,6 +369,14 @@ impl SiteConfig {
             if !valid_language(lang) {
                 return Err(format!("invalid language {lang:?} in texts"));
             }
+            // Texts of a language the site does not offer are never shown, and `site show` would drop
+            // them: refused, rather than kept where nobody sees them.
+            if !self.languages.contains(lang) {
+                return Err(format!(
+                    "texts.{lang}: {lang:?} is not one of the site's languages: add it to languages or \
+                     remove its texts"
+                ));
+            }
             i18n::check_overrides(t).map_err(|e| format!("texts.{lang}: {e}"))?;
         }
         if !self.options.privacy_url.is_empty() {
@@ -593,6 +601,28 @@ mod tests {
         cfg.options.allow_http = true;
         assert!(cfg.allows_origin("http://shop.example"));
         assert!(!cfg.allows_origin("http://shop.example:8080"));
+    }
+
+    /// Found by the fuzzer (site_toml): texts for a language the site does not offer were accepted and
+    /// stored, then lost on the next trip through `site show`.
+    #[test]
+    fn texts_only_for_offered_languages() {
+        let cfg = SiteConfig::new_default("Demo", vec!["localhost".into()]);
+        let text = format!(
+            "{}\n[texts.d-e.categories.necessary]\ntitle = \"Notwendig\"\n",
+            cfg.to_toml("demo", 1)
+        );
+        let err = SiteConfig::from_toml("demo", &text).unwrap_err();
+        assert!(
+            err.contains("texts.d-e") && err.contains("languages"),
+            "{err}"
+        );
+        let mut other = cfg.clone();
+        other.languages = vec!["en".into()];
+        other
+            .texts
+            .insert("fr".into(), serde_json::json!({"title": "Vos choix"}));
+        assert!(other.validate().unwrap_err().starts_with("texts.fr"));
     }
 
     #[test]

@@ -50,6 +50,46 @@ const VISIT_COLUMNS: [&str; VISIT_DIMS.len()] = [
     "exit_page",
 ];
 
+/// Where each visit of a [`Facts`] is, by row id, for joining events to their visits: a table indexed
+/// by id when the ids are dense (one site's visits of a period are consecutive, give or take other sites'),
+/// else a hash map.
+enum VisitIndex {
+    Dense { first: i64, at: Vec<u32> },
+    Sparse(HashMap<i64, u32, foldhash::fast::RandomState>),
+}
+
+impl VisitIndex {
+    fn new(ids: &[i64]) -> VisitIndex {
+        let (Some(&first), Some(&last)) = (ids.iter().min(), ids.iter().max()) else {
+            return VisitIndex::Sparse(HashMap::default());
+        };
+        let span = (last - first) as u64 + 1;
+        if span <= 4 * ids.len() as u64 + 1024 {
+            let mut at = vec![u32::MAX; span as usize];
+            for (i, id) in ids.iter().enumerate() {
+                at[(id - first) as usize] = i as u32;
+            }
+            VisitIndex::Dense { first, at }
+        } else {
+            let mut map = HashMap::with_capacity_and_hasher(ids.len(), Default::default());
+            for (i, id) in ids.iter().enumerate() {
+                map.insert(*id, i as u32);
+            }
+            VisitIndex::Sparse(map)
+        }
+    }
+
+    fn get(&self, id: i64) -> Option<u32> {
+        match self {
+            VisitIndex::Dense { first, at } => {
+                let i = usize::try_from(id.checked_sub(*first)?).ok()?;
+                at.get(i).copied().filter(|v| *v != u32::MAX)
+            }
+            VisitIndex::Sparse(map) => map.get(&id).copied(),
+        }
+    }
+}
+
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
@@ -165,7 +205,9 @@ impl Source for SqlSource<'_> {
         let loaded: Vec<usize> = (0..VISIT_DIMS.len())
             .filter(|i| req.visit_dims[*i])
             .collect();
-        let mut by_visit: HashMap<i64, u32, foldhash::fast::RandomState> = HashMap::default();
+        facts.load_dims(&loaded);
+        // Row ids of the visits, in the order of `facts.visits`, to join their events.
+        let mut ids: Vec<i64> = Vec::new();
         let (mut low, mut high) = (i64::MAX, i64::MIN);
         {
             let columns: String = loaded
@@ -179,25 +221,24 @@ impl Source for SqlSource<'_> {
             );
             let mut stmt = self.conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(rusqlite::params_from_iter(&args))?;
+            let mut dims = vec![0u32; loaded.len()];
             while let Some(r) = rows.next()? {
-                let mut dims = [0u32; VISIT_DIMS.len()];
-                for (column, i) in loaded.iter().enumerate() {
+                for (column, slot) in dims.iter_mut().enumerate() {
                     let s = r
                         .get_ref(9 + column)?
                         .as_str()
                         .map_err(rusqlite::Error::from)?;
-                    dims[*i] = facts.intern(s);
+                    *slot = facts.intern(s);
                 }
                 let (started, engaged, last_at): (i64, i64, i64) =
                     (r.get(1)?, r.get(5)?, r.get(6)?);
                 let (first_event, last_event): (i64, i64) = (r.get(7)?, r.get(8)?);
                 low = low.min(first_event);
                 high = high.max(last_event);
-                by_visit.insert(r.get(0)?, facts.visits.len() as u32);
-                facts.visits.push(VisitFact {
+                ids.push(r.get(0)?);
+                let visit = VisitFact {
                     start: started,
                     visitor: visitors::number(salt, r.get(2)?),
-                    dims,
                     pageviews: r.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
                     events: r.get::<_, i64>(4)?.clamp(0, u32::MAX as i64) as u32,
                     duration: crate::domain::stats::contribution::duration(
@@ -206,12 +247,16 @@ impl Source for SqlSource<'_> {
                     .clamp(0, u32::MAX as i64) as u32,
                     first: 0,
                     len: 0,
-                });
+                    dims_at: 0,
+                };
+                facts.add_visit(visit, &dims);
             }
         }
         if !req.events || facts.visits.is_empty() {
             return Ok(Rc::new(facts));
         }
+        let by_visit = VisitIndex::new(&ids);
+        drop(ids);
         // Events lie in their visits' id ranges; with fewer visits than the period holds, the storage
         // skips the others' events before reading their columns.
         let mut events_where = String::from("id BETWEEN ? AND ?");
@@ -233,7 +278,7 @@ impl Source for SqlSource<'_> {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(&event_args))?;
         while let Some(r) = rows.next()? {
-            let Some(&visit) = by_visit.get(&r.get::<_, i64>(0)?) else {
+            let Some(visit) = by_visit.get(r.get(0)?) else {
                 continue;
             };
             let name = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
@@ -262,6 +307,10 @@ impl Source for SqlSource<'_> {
             );
         }
         facts.seal();
+        if req.page_in.is_some() {
+            // Only events on the required pages were read: the other visits cannot count.
+            facts.keep_visits_with_events();
+        }
         Ok(Rc::new(facts))
     }
 }

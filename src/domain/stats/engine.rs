@@ -262,7 +262,7 @@ fn rows_for(source: &dyn Source, q: &Query, period: &Period) -> Result<(Vec<Row>
                     totals.visitors
                 };
         }
-        let groups = rollups::aggregate(&spec, &rows, &entries);
+        let groups = rollups::aggregate_owned(&spec, rows, &entries);
         return Ok((groups.into_rows(), totals, true));
     }
     let facts_ = source.facts(&rows_request(q, period))?;

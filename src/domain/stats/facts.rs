@@ -39,12 +39,12 @@ pub struct EventFact {
     pub engaged_ms: u32,
 }
 
+/// A visit, in 40 bytes; the values of its visit dimensions are in [`Facts`], only those the request
+/// loaded (a month of a large site is hundreds of thousands of visits).
 #[derive(Debug, Clone)]
 pub struct VisitFact {
     pub start: i64,
     pub visitor: u32,
-    /// Values of [`VISIT_DIMS`], interned (0, the empty string, for those the request did not load).
-    pub dims: [u32; VISIT_DIMS.len()],
     pub pageviews: u32,
     /// Page views and custom events (engaged-time pings are not events).
     pub events: u32,
@@ -52,6 +52,8 @@ pub struct VisitFact {
     /// This visit's events are `events[first..first + len]`.
     pub first: u32,
     pub len: u32,
+    /// Its loaded dimension values start at `Facts::dims[dims_at]`.
+    pub dims_at: u32,
 }
 
 impl VisitFact {
@@ -66,6 +68,11 @@ pub struct Facts {
     strings: Vec<String>,
     index: FastMap<String, u32>,
     pub visits: Vec<VisitFact>,
+    /// Values of the loaded visit dimensions, interned, `stride` per visit.
+    dims: Vec<u32>,
+    /// Where each of [`VISIT_DIMS`] is among a visit's loaded values (`NOT_LOADED`: it is not).
+    slots: [u8; VISIT_DIMS.len()],
+    stride: usize,
     pub events: Vec<EventFact>,
     /// Properties of the events, (key, value) interned.
     props: Vec<(u32, u32)>,
@@ -80,12 +87,17 @@ const NOT_SET: u32 = 2;
 const NONE: u32 = 3;
 const PAGEVIEW: u32 = 4;
 
+const NOT_LOADED: u8 = u8::MAX;
+
 impl Default for Facts {
     fn default() -> Self {
         let mut f = Facts {
             strings: Vec::new(),
             index: FastMap::default(),
             visits: Vec::new(),
+            dims: Vec::new(),
+            slots: [NOT_LOADED; VISIT_DIMS.len()],
+            stride: 0,
             events: Vec::new(),
             props: Vec::new(),
             pending: Vec::new(),
@@ -106,6 +118,35 @@ impl Facts {
         self.strings.push(s.to_string());
         self.index.insert(s.to_string(), i);
         i
+    }
+
+    /// Which visit dimensions (indexes into [`VISIT_DIMS`], in order) visits will carry.
+    pub fn load_dims(&mut self, loaded: &[usize]) {
+        self.slots = [NOT_LOADED; VISIT_DIMS.len()];
+        for (slot, i) in loaded.iter().enumerate() {
+            self.slots[*i] = slot as u8;
+        }
+        self.stride = loaded.len();
+    }
+
+    /// Adds a visit with the interned values of the loaded dimensions, in [`Facts::load_dims`] order.
+    pub fn add_visit(&mut self, mut visit: VisitFact, dims: &[u32]) {
+        visit.dims_at = self.dims.len() as u32;
+        self.dims.extend(dims.iter().take(self.stride));
+        self.dims.resize(visit.dims_at as usize + self.stride, 0);
+        self.visits.push(visit);
+    }
+
+    /// A visit's stored value of one of [`VISIT_DIMS`] (0, the empty string, when it was not loaded).
+    pub fn dim(&self, v: &VisitFact, i: usize) -> u32 {
+        match self.slots.get(i) {
+            Some(&slot) if slot != NOT_LOADED => self
+                .dims
+                .get(v.dims_at as usize + slot as usize)
+                .copied()
+                .unwrap_or(0),
+            _ => 0,
+        }
     }
 
     pub fn str(&self, i: u32) -> &str {
@@ -174,6 +215,29 @@ impl Facts {
             *at += 1;
         }
         self.events = slots.into_iter().flatten().collect();
+    }
+
+    /// Keeps only the visits with at least one event (after [`Facts::seal`]): when the storage loaded
+    /// only the events a required condition accepts, the other visits cannot count.
+    pub fn keep_visits_with_events(&mut self) {
+        let stride = self.stride;
+        let mut kept = 0;
+        for v in 0..self.visits.len() {
+            if self.visits[v].len == 0 {
+                continue;
+            }
+            let from = self.visits[v].dims_at as usize;
+            let to = kept * stride;
+            self.dims.copy_within(from..from + stride, to);
+            let mut visit = self.visits[v].clone();
+            visit.dims_at = to as u32;
+            self.visits[kept] = visit;
+            kept += 1;
+        }
+        self.visits.truncate(kept);
+        self.visits.shrink_to_fit();
+        self.dims.truncate(kept * stride);
+        self.dims.shrink_to_fit();
     }
 
     /// The events of a visit.
@@ -276,7 +340,7 @@ impl<'a> Aggregator<'a> {
         d: &Dimension,
     ) -> Option<u32> {
         if let Some(i) = d.visit_index() {
-            return Some(Facts::shown(d, v.dims[i]));
+            return Some(Facts::shown(d, facts.dim(v, i)));
         }
         let e = match seen {
             Seen::Visit => return None,
@@ -460,7 +524,7 @@ pub fn aggregate(facts: &Facts, spec: &Spec) -> Groups {
             && let Some(pos) = page_pos
         {
             agg.key(v, Seen::Visit, time, &mut key);
-            key[pos] = Facts::shown(&Dimension::Page, v.dims[ENTRY]);
+            key[pos] = Facts::shown(&Dimension::Page, facts.dim(v, ENTRY));
             let slot = entries.slot(&key);
             add_visit(&mut entries.rows[slot].1, v, true);
         }

@@ -62,44 +62,79 @@ fn shown(source: Option<&Dimension>, stored: &str) -> Option<String> {
 }
 
 /// Groups rollup rows by the query's dimensions. `entries` are entry-page rows, summed alike into
-/// `Groups::entries` (for bounce rate and duration of `event:page` rows).
+/// `Groups::entries` (for bounce rate and duration of `event:page` rows; their visitors are not needed).
 pub fn aggregate(spec: &Spec, rows: &[RollupRow], entries: &[RollupRow]) -> Groups {
     let mut groups = Groups::default();
-    let first = spec.period.first_day();
-    let last = spec.period.last_day();
-    let mut sum = |rows: &[RollupRow], source: Option<&Dimension>, into_entries: bool| {
-        for row in rows.iter().filter(|r| (first..=last).contains(&r.day)) {
-            let Some(value) = shown(source, &row.value) else {
-                continue;
-            };
-            if let Some(fd) = spec.source {
-                let at = |d: &Dimension| (d == fd).then(|| value.clone());
-                if !spec.filters.iter().all(|f| f.eval(&at)) {
-                    continue;
-                }
-            }
-            let key: Vec<String> = spec
-                .dimensions
-                .iter()
-                .map(|d| {
-                    if d.is_time() {
-                        spec.bucket
-                            .map(|b| b.day_label(row.day, spec.period))
-                            .unwrap_or_default()
-                    } else {
-                        value.clone()
-                    }
-                })
-                .collect();
-            let target = if into_entries {
-                &mut groups.entries
-            } else {
-                &mut groups.rows
-            };
-            target.entry(key).or_default().add(&row.acc);
+    for row in rows {
+        if let Some(key) = key_of(spec, row, spec.source) {
+            groups.rows.entry(key).or_default().add(&row.acc);
         }
-    };
-    sum(rows, spec.source, false);
-    sum(entries, Some(&Dimension::EntryPage), true);
+    }
+    add_entries(spec, entries, &mut groups);
     groups
+}
+
+/// [`aggregate`], taking the rows' visitor numbers instead of copying them: a year of a dimension holds
+/// millions, and each row's are freed as soon as they are in their group.
+pub fn aggregate_owned(spec: &Spec, rows: Vec<RollupRow>, entries: &[RollupRow]) -> Groups {
+    let mut groups = Groups::default();
+    for mut row in rows {
+        let Some(key) = key_of(spec, &row, spec.source) else {
+            continue;
+        };
+        let acc = groups.rows.entry(key).or_default();
+        add_figures(acc, &row.acc);
+        if acc.visitors.is_empty() {
+            acc.visitors = std::mem::take(&mut row.acc.visitors);
+        } else {
+            acc.visitors.append(&mut row.acc.visitors);
+        }
+    }
+    add_entries(spec, entries, &mut groups);
+    groups
+}
+
+fn add_entries(spec: &Spec, entries: &[RollupRow], groups: &mut Groups) {
+    for row in entries {
+        if let Some(key) = key_of(spec, row, Some(&Dimension::EntryPage)) {
+            add_figures(groups.entries.entry(key).or_default(), &row.acc);
+        }
+    }
+}
+
+fn add_figures(acc: &mut Acc, other: &Acc) {
+    acc.visits += other.visits;
+    acc.pageviews += other.pageviews;
+    acc.events += other.events;
+    acc.bounces += other.bounces;
+    acc.duration += other.duration;
+    acc.engaged_ms += other.engaged_ms;
+}
+
+/// The group key of a row of `source` (None: outside the period, or the filters leave it out).
+fn key_of(spec: &Spec, row: &RollupRow, source: Option<&Dimension>) -> Option<Vec<String>> {
+    if !(spec.period.first_day()..=spec.period.last_day()).contains(&row.day) {
+        return None;
+    }
+    let value = shown(source, &row.value)?;
+    if let Some(fd) = spec.source {
+        let at = |d: &Dimension| (d == fd).then(|| value.clone());
+        if !spec.filters.iter().all(|f| f.eval(&at)) {
+            return None;
+        }
+    }
+    Some(
+        spec.dimensions
+            .iter()
+            .map(|d| {
+                if d.is_time() {
+                    spec.bucket
+                        .map(|b| b.day_label(row.day, spec.period))
+                        .unwrap_or_default()
+                } else {
+                    value.clone()
+                }
+            })
+            .collect(),
+    )
 }
