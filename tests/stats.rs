@@ -925,3 +925,61 @@ async fn a_batch_answers_as_its_queries_do() {
     let (s, _) = call(&svc, batch(json!(set[..2]), viewer)).await;
     assert_eq!(s, 401, "a viewer of demo reads shop through a batch");
 }
+
+/// The server answers a set on one connection per core, all reading one snapshot: whatever the cores of
+/// the machine running this test, the set answered by two workers equals the set answered by one, query
+/// for query (both paths: rollups for whole days, the rows for hours and a page filter).
+#[actix_web::test]
+async fn a_set_answered_by_two_workers_equals_one_answered_by_one() {
+    use assent::domain::stats::period::{Clock, Zone};
+    use assent::domain::stats::{engine, parallel, plausible};
+    use assent::storage::stats::{SqlSource, WorkerSource};
+
+    let (app, _, _) = shop().await;
+    app.state.store.flush().await.unwrap();
+    let clock = Clock {
+        now: assent::now(),
+        zone: Zone::parse("Europe/Paris").unwrap(),
+        first_day: None,
+    };
+    let mut queries = Vec::new();
+    for filters in [
+        json!([]),
+        json!([["is", "event:page", ["/pricing"]]]),
+        json!([["is", "visit:country", ["FR"]]]),
+    ] {
+        for dims in [
+            json!([]),
+            json!(["time:hour"]),
+            json!(["time:day"]),
+            json!(["event:page"]),
+            json!(["visit:source"]),
+            json!(["visit:country"]),
+        ] {
+            let body = json!({"site_id": "shop", "date_range": PERIOD, "filters": filters,
+                "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"],
+                "dimensions": dims, "include": {"comparisons": {"mode": "previous_period"}}});
+            queries.push(plausible::parse(&body, &clock).unwrap().query);
+        }
+    }
+    let (mut first, mut second) = (app.db(), app.db());
+    let alone = engine::run_batch(&SqlSource { conn: &first }, &queries);
+    let mut workers = [WorkerSource(&mut first), WorkerSource(&mut second)];
+    let together = parallel::run_batch(&mut workers, &queries);
+    assert_eq!(alone.len(), queries.len());
+    assert_eq!(together.len(), queries.len());
+    let mut figures = 0;
+    for ((a, b), q) in alone.iter().zip(&together).zip(&queries) {
+        let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+        assert_eq!(format!("{:?}", a.table), format!("{:?}", b.table), "{q:?}");
+        assert_eq!(
+            format!("{:?}", a.comparison),
+            format!("{:?}", b.comparison),
+            "{q:?}"
+        );
+        figures += a.table.rows.len();
+    }
+    assert!(figures > queries.len(), "the set has rows to compare");
+    assert!(alone.iter().any(|a| a.as_ref().unwrap().from_rollups));
+    assert!(alone.iter().any(|a| !a.as_ref().unwrap().from_rollups));
+}

@@ -8,6 +8,7 @@ pub mod consents;
 mod database;
 pub mod db;
 pub mod events;
+mod readers;
 pub mod receipts;
 pub mod retention;
 pub mod rollups;
@@ -19,8 +20,8 @@ pub mod users;
 pub mod visits;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -30,11 +31,13 @@ use crate::domain::consent::{ConsentId, ConsentRecord};
 use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
 use crate::domain::stats::engine::{self, Answer};
+use crate::domain::stats::parallel;
 use crate::domain::stats::query::Query;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 pub use database::{ConsentLogRow, Database, PurgeStep, Seeder};
+use readers::ReadPool;
 use retention::PurgeReport;
 use sites::SiteRow;
 use writer::{ErasureReport, EventOutcome, Job, Op, Outcome, Writer, WriterHealth};
@@ -76,28 +79,6 @@ impl VisitorExport {
 
 /// Jobs that may wait for the writer; past this the server is saturated and answers 503 at once.
 const QUEUE_DEPTH: usize = 8192;
-
-/// Read-only connections, opened on demand and reused.
-struct ReadPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
-}
-
-impl ReadPool {
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => db::open_reader(&self.path)?,
-        };
-        let out = f(&conn);
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < 8 {
-            idle.push(conn);
-        }
-        out
-    }
-}
 
 #[derive(Clone)]
 pub struct Store {
@@ -156,10 +137,7 @@ impl Store {
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         let store = Store {
             jobs: tx,
-            readers: Arc::new(ReadPool {
-                path: path.to_path_buf(),
-                idle: Mutex::new(Vec::new()),
-            }),
+            readers: Arc::new(ReadPool::new(path.to_path_buf())),
             health,
             side: Arc::new(sessions::SideWriter::new(path.to_path_buf())),
             scrub_owed: Arc::default(),
@@ -380,12 +358,18 @@ impl Store {
     /// one answer or error per query, in order.
     pub async fn stats_batch(&self, queries: Vec<Query>) -> Result<Vec<Result<Answer>>> {
         self.flush().await?;
-        self.read(move |c| {
-            let answers = engine::run_batch(&stats::SqlSource { conn: c }, &queries);
-            release_freed_memory();
-            Ok(answers)
+        let readers = self.readers.clone();
+        actix_web::web::block(move || {
+            readers.with_snapshot(stats_workers().min(queries.len()), |conns| {
+                let mut workers: Vec<stats::WorkerSource> =
+                    conns.iter_mut().map(stats::WorkerSource).collect();
+                let answers = parallel::run_batch(&mut workers, &queries);
+                release_freed_memory();
+                Ok(answers)
+            })
         })
         .await
+        .map_err(|e| Error::Internal(format!("blocking read failed: {e}")))?
     }
 
     /// When a site's first visit started (for the period `all`).
@@ -579,6 +563,11 @@ impl Store {
 
 fn unexpected(outcome: Outcome) -> Error {
     Error::Internal(format!("unexpected writer outcome {outcome:?}"))
+}
+
+/// How many connections (and threads) answer one set of statistics queries: one per core, at most four.
+fn stats_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// A statistics read frees tens of megabytes at once (a year of visitor numbers). glibc keeps freed memory

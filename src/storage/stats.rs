@@ -2,7 +2,7 @@
 //! for what rollups cannot answer. Implements the engine's [`Source`] over a read-only connection.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params};
@@ -19,6 +19,27 @@ use crate::error::{Error, Result};
 
 pub struct SqlSource<'a> {
     pub conn: &'a Connection,
+}
+
+/// A source holding its connection exclusively, so that it can be handed to a worker thread of a
+/// parallel batch (a shared reference to a connection cannot cross threads).
+pub struct WorkerSource<'a>(pub &'a mut Connection);
+
+impl Source for WorkerSource<'_> {
+    fn rollups(
+        &self,
+        site: &str,
+        code: u16,
+        prop_key: Option<&str>,
+        first_day: i32,
+        last_day: i32,
+    ) -> Result<Vec<RollupRow>> {
+        SqlSource { conn: self.0 }.rollups(site, code, prop_key, first_day, last_day)
+    }
+
+    fn facts(&self, req: &FactsRequest) -> Result<Arc<Facts>> {
+        SqlSource { conn: self.0 }.facts(req)
+    }
 }
 
 impl SqlSource<'_> {
@@ -171,6 +192,7 @@ impl Source for SqlSource<'_> {
                 duration: r.get::<_, i64>(6)?.max(0) as u64,
                 engaged_ms: r.get::<_, i64>(7)?.max(0) as u64,
                 visitors: Vec::with_capacity(r.get::<_, i64>(2)?.clamp(0, 1 << 20) as usize),
+                visitor_parts: Vec::new(),
             };
             while let Some(n) = pending {
                 let key = (
@@ -198,7 +220,7 @@ impl Source for SqlSource<'_> {
         Ok(out)
     }
 
-    fn facts(&self, req: &FactsRequest) -> Result<Rc<Facts>> {
+    fn facts(&self, req: &FactsRequest) -> Result<Arc<Facts>> {
         let salt = self.salt(&req.site)?;
         let mut facts = Facts::default();
         let (visits_where, mut args) = visits_where(req);
@@ -253,7 +275,7 @@ impl Source for SqlSource<'_> {
             }
         }
         if !req.events || facts.visits.is_empty() {
-            return Ok(Rc::new(facts));
+            return Ok(Arc::new(facts));
         }
         let by_visit = VisitIndex::new(&ids);
         drop(ids);
@@ -311,6 +333,6 @@ impl Source for SqlSource<'_> {
             // Only events on the required pages were read: the other visits cannot count.
             facts.keep_visits_with_events();
         }
-        Ok(Rc::new(facts))
+        Ok(Arc::new(facts))
     }
 }

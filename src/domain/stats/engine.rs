@@ -5,14 +5,15 @@
 //! same metric computation, so a question gets the same answer either way.
 
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use super::dims::{Dimension, ENTRY, VISIT_DIMS};
 use super::facts::{self, Facts, FactsRequest};
 use super::period::{Bucket, Period};
 use super::query::{Filter, Metric, Query};
-use super::results::{self, Groups, Row, Table, Totals};
+use super::results::{self, Acc, Groups, Row, Table, Totals};
 use super::rollups::{self, RollupRow};
+use super::visitors;
 use crate::error::Result;
 
 /// Where the engine reads from (the storage implements it).
@@ -28,7 +29,7 @@ pub trait Source {
     ) -> Result<Vec<RollupRow>>;
 
     /// Visits that started in `[from, to)` (and their events) with what the request asks for.
-    fn facts(&self, req: &FactsRequest) -> Result<Rc<Facts>>;
+    fn facts(&self, req: &FactsRequest) -> Result<Arc<Facts>>;
 }
 
 /// A source that loads the rows of each period once for a set of queries: the requests of the whole set
@@ -36,38 +37,49 @@ pub trait Source {
 pub struct Cached<'a> {
     inner: &'a dyn Source,
     planned: Vec<FactsRequest>,
-    loaded: RefCell<Vec<(FactsRequest, Rc<Facts>)>>,
+    loaded: RefCell<Vec<(FactsRequest, Arc<Facts>)>>,
 }
 
 impl<'a> Cached<'a> {
     pub fn new(inner: &'a dyn Source, queries: &[&Query]) -> Self {
-        let mut planned: Vec<FactsRequest> = Vec::new();
-        let periods: Vec<(&Query, Period)> = queries
-            .iter()
-            .flat_map(|q| {
-                std::iter::once(q.period)
-                    .chain(q.comparison)
-                    .map(move |p| (*q, p))
-            })
-            .collect();
-        for (q, period) in periods {
-            let Some(req) = facts_request(q, &period) else {
-                continue;
-            };
-            match planned
-                .iter_mut()
-                .find(|p| (p.site.as_str(), p.from, p.to) == (req.site.as_str(), req.from, req.to))
-            {
-                Some(p) => *p = p.merge(&req),
-                None => planned.push(req),
-            }
-        }
+        Self::preloaded(inner, plan(queries), Vec::new())
+    }
+
+    /// A cache that starts with rows already loaded (by [`super::parallel`]).
+    pub fn preloaded(
+        inner: &'a dyn Source,
+        planned: Vec<FactsRequest>,
+        loaded: Vec<(FactsRequest, Arc<Facts>)>,
+    ) -> Self {
         Cached {
             inner,
             planned,
-            loaded: RefCell::new(Vec::new()),
+            loaded: RefCell::new(loaded),
         }
     }
+}
+
+/// The rows a set of queries needs, merged per period: one request per site and period.
+pub fn plan(queries: &[&Query]) -> Vec<FactsRequest> {
+    let mut planned: Vec<FactsRequest> = Vec::new();
+    let periods = queries.iter().flat_map(|q| {
+        std::iter::once(q.period)
+            .chain(q.comparison)
+            .map(move |p| (*q, p))
+    });
+    for (q, period) in periods {
+        let Some(req) = facts_request(q, &period) else {
+            continue;
+        };
+        match planned
+            .iter_mut()
+            .find(|p| (p.site.as_str(), p.from, p.to) == (req.site.as_str(), req.from, req.to))
+        {
+            Some(p) => *p = p.merge(&req),
+            None => planned.push(req),
+        }
+    }
+    planned
 }
 
 impl Source for Cached<'_> {
@@ -83,7 +95,7 @@ impl Source for Cached<'_> {
             .rollups(site, code, prop_key, first_day, last_day)
     }
 
-    fn facts(&self, req: &FactsRequest) -> Result<Rc<Facts>> {
+    fn facts(&self, req: &FactsRequest) -> Result<Arc<Facts>> {
         if let Some((_, f)) = self.loaded.borrow().iter().find(|(r, _)| r.covers(req)) {
             return Ok(f.clone());
         }
@@ -171,8 +183,8 @@ fn without_goals(filters: &[Filter]) -> Vec<Filter> {
 }
 
 fn distinct_visitors(groups: Groups) -> u64 {
-    let mut all: Vec<u32> = groups.rows.into_values().flat_map(|a| a.visitors).collect();
-    super::visitors::distinct(&mut all)
+    let parts: Vec<&[u32]> = groups.rows.values().flat_map(Acc::visitor_slices).collect();
+    super::visitors::distinct_in(&parts)
 }
 
 fn needs_totals(q: &Query) -> bool {
@@ -233,6 +245,22 @@ fn rows_for(source: &dyn Source, q: &Query, period: &Period) -> Result<(Vec<Row>
             bucket,
         };
         let (first, last) = (period.first_day(), period.last_day());
+        let mut totals = Totals::default();
+        // Every visit counts once under each visit dimension (and the totals are the TOTAL rows
+        // themselves): only an event dimension's rows leave visitors out of the all-visitors figure.
+        // Counted before the breakdown's rows are read, so that both are never held at once.
+        let event_source = plan.source.is_some_and(Dimension::is_event);
+        if needs_totals && event_source {
+            let all = source.rollups(&q.site, super::dims::TOTAL, None, first, last)?;
+            let total = rollups::Spec {
+                dimensions: &[],
+                filters: &[],
+                source: None,
+                period,
+                bucket: None,
+            };
+            totals.all_visitors = visitors::distinct_in(&rollups::matching_visitors(&total, &all));
+        }
         let rows = source.rollups(&q.site, spec.code(), spec.prop_key(), first, last)?;
         let entries = if wants_entries(q) {
             let code = Dimension::EntryPage.rollup_code().unwrap_or_default();
@@ -240,27 +268,15 @@ fn rows_for(source: &dyn Source, q: &Query, period: &Period) -> Result<(Vec<Row>
         } else {
             Vec::new()
         };
-        let mut totals = Totals::default();
         if needs_totals {
             let flat = rollups::Spec {
                 dimensions: &[],
                 ..spec
             };
-            totals.visitors = distinct_visitors(rollups::aggregate(&flat, &rows, &[]));
-            totals.all_visitors =
-                if plan.source.is_some_and(Dimension::is_event) || q.filters.is_empty() {
-                    let all = source.rollups(&q.site, super::dims::TOTAL, None, first, last)?;
-                    let total = rollups::Spec {
-                        dimensions: &[],
-                        filters: &[],
-                        source: None,
-                        period,
-                        bucket: None,
-                    };
-                    distinct_visitors(rollups::aggregate(&total, &all, &[]))
-                } else {
-                    totals.visitors
-                };
+            totals.visitors = visitors::distinct_in(&rollups::matching_visitors(&flat, &rows));
+            if !event_source {
+                totals.all_visitors = totals.visitors;
+            }
         }
         let groups = rollups::aggregate_owned(&spec, rows, &entries);
         return Ok((groups.into_rows(), totals, true));
@@ -322,7 +338,7 @@ pub fn run(source: &dyn Source, q: &Query) -> Result<Answer> {
     answer(&Cached::new(source, &[q]), q)
 }
 
-fn answer(source: &dyn Source, q: &Query) -> Result<Answer> {
+pub(super) fn answer(source: &dyn Source, q: &Query) -> Result<Answer> {
     let (mut rows, totals, from_rollups) = rows_for(source, q, &q.period)?;
     // An aggregate has exactly one row, zeros when nothing matched.
     if q.dimensions.is_empty() && rows.is_empty() {

@@ -13,6 +13,7 @@ pub mod csv;
 pub mod dims;
 pub mod engine;
 pub mod facts;
+pub mod parallel;
 pub mod period;
 pub mod plausible;
 pub mod plausible_v1;

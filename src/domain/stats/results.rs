@@ -19,6 +19,9 @@ pub struct Acc {
     pub engaged_ms: u64,
     /// Visitor numbers, one per visit counted (duplicates allowed).
     pub visitors: Vec<u32>,
+    /// More of them, in the lists they were read in (rollup rows' numbers, taken whole rather than
+    /// copied: a year of a dimension is millions of numbers).
+    pub visitor_parts: Vec<Vec<u32>>,
 }
 
 impl Acc {
@@ -30,6 +33,14 @@ impl Acc {
         self.duration += other.duration;
         self.engaged_ms += other.engaged_ms;
         self.visitors.extend_from_slice(&other.visitors);
+        self.visitor_parts
+            .extend(other.visitor_parts.iter().cloned());
+    }
+
+    /// Every visitor number, as slices.
+    pub fn visitor_slices(&self) -> impl Iterator<Item = &[u32]> {
+        std::iter::once(self.visitors.as_slice())
+            .chain(self.visitor_parts.iter().map(Vec::as_slice))
     }
 }
 
@@ -95,8 +106,13 @@ pub struct Totals {
 
 impl Row {
     pub fn new(dims: Vec<String>, mut acc: Acc) -> Row {
-        let visitors = visitors::distinct(&mut acc.visitors);
+        let visitors = if acc.visitor_parts.is_empty() {
+            visitors::distinct(&mut acc.visitors)
+        } else {
+            visitors::distinct_in(&acc.visitor_slices().collect::<Vec<_>>())
+        };
         acc.visitors = Vec::new();
+        acc.visitor_parts = Vec::new();
         Row {
             dims,
             acc,
@@ -171,6 +187,7 @@ impl Groups {
             .map(|(dims, acc)| {
                 let entry = entries.remove(&dims).map(|mut e| {
                     e.visitors = Vec::new();
+                    e.visitor_parts = Vec::new();
                     e
                 });
                 Row {

@@ -75,7 +75,7 @@ pub fn aggregate(spec: &Spec, rows: &[RollupRow], entries: &[RollupRow]) -> Grou
 }
 
 /// [`aggregate`], taking the rows' visitor numbers instead of copying them: a year of a dimension holds
-/// millions, and each row's are freed as soon as they are in their group.
+/// millions, and the lists are counted where they are (see [`Acc::visitor_parts`]).
 pub fn aggregate_owned(spec: &Spec, rows: Vec<RollupRow>, entries: &[RollupRow]) -> Groups {
     let mut groups = Groups::default();
     for mut row in rows {
@@ -84,14 +84,22 @@ pub fn aggregate_owned(spec: &Spec, rows: Vec<RollupRow>, entries: &[RollupRow])
         };
         let acc = groups.rows.entry(key).or_default();
         add_figures(acc, &row.acc);
-        if acc.visitors.is_empty() {
-            acc.visitors = std::mem::take(&mut row.acc.visitors);
-        } else {
-            acc.visitors.append(&mut row.acc.visitors);
+        if !row.acc.visitors.is_empty() {
+            acc.visitor_parts
+                .push(std::mem::take(&mut row.acc.visitors));
         }
     }
     add_entries(spec, entries, &mut groups);
     groups
+}
+
+/// The visitor numbers of the rows that fall in the period and pass the filters, for a total over them
+/// (counted in place by [`super::visitors::distinct_in`], not copied into one list first).
+pub fn matching_visitors<'r>(spec: &Spec, rows: &'r [RollupRow]) -> Vec<&'r [u32]> {
+    rows.iter()
+        .filter(|row| key_of(spec, row, spec.source).is_some())
+        .map(|row| row.acc.visitors.as_slice())
+        .collect()
 }
 
 fn add_entries(spec: &Spec, entries: &[RollupRow], groups: &mut Groups) {

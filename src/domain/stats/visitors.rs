@@ -102,41 +102,83 @@ pub fn decode(bytes: &[u8]) -> Vec<u32> {
 
 /// How many distinct numbers `numbers` holds (reorders it).
 pub fn distinct(numbers: &mut [u32]) -> u64 {
-    if numbers.len() < 1 << 15 {
+    if numbers.len() < SMALL {
         return distinct_sorted(numbers);
+    }
+    distinct_in(&[numbers])
+}
+
+/// Below this many numbers a sort is quicker than the bitmap.
+const SMALL: usize = 1 << 15;
+
+/// How many distinct numbers the parts hold together, without first copying them into one list: a
+/// year's total of a breakdown is the union of thousands of rows' numbers, tens of megabytes, and the
+/// count below needs only one spread copy of them.
+pub fn distinct_in(parts: &[&[u32]]) -> u64 {
+    distinct_within(parts, 1 << 22)
+}
+
+/// [`distinct_in`], copying at most `spread_max` numbers at a time (more if one part of the 256 holds more).
+fn distinct_within(parts: &[&[u32]], spread_max: usize) -> u64 {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    if total < SMALL {
+        let mut all: Vec<u32> = parts.concat();
+        return distinct_sorted(&mut all);
     }
     // A year of a large site has millions of numbers. They are uniform hashes: one counting pass and one
     // scatter by their top 8 bits (256 places to write, kind to the caches) spread them into parts whose
     // numbers differ in their low 24 bits only; each part is then counted on a bitmap of those 24 bits
     // (2 MiB, mostly in cache), cleared after each part by visiting its numbers again. No sort.
+    // Past `spread_max` numbers the parts are spread and counted in rounds, each a pass over the numbers,
+    // so that the copy stays within `spread_max` (a year of pages is 7 million numbers, 29 MB, counted
+    // with a 16 MB copy).
     const PARTS: usize = 1 << 8;
-    let mut starts = [0usize; PARTS + 1];
-    for &x in numbers.iter() {
-        starts[(x >> 24) as usize + 1] += 1;
+    let numbers = || parts.iter().flat_map(|p| p.iter().copied());
+    let mut counts = [0usize; PARTS];
+    for x in numbers() {
+        counts[(x >> 24) as usize] += 1;
     }
-    for p in 0..PARTS {
-        starts[p + 1] += starts[p];
-    }
-    let mut next = starts;
-    let mut spread = vec![0u32; numbers.len()];
-    for &x in numbers.iter() {
-        let slot = &mut next[(x >> 24) as usize];
-        spread[*slot] = x;
-        *slot += 1;
-    }
+    let largest = counts.iter().copied().max().unwrap_or(0);
+    // The last slot takes the numbers of the parts outside a round.
+    let mut spread = vec![0u32; total.min(spread_max).max(largest) + 1];
+    let dump = spread.len() - 1;
     let mut bits = vec![0u64; 1 << (24 - 6)];
     let mut n = 0;
-    for p in 0..PARTS {
-        let part = &spread[starts[p]..starts[p + 1]];
-        for &x in part {
-            let i = (x & 0xff_ffff) as usize;
-            let (word, mask) = (&mut bits[i >> 6], 1u64 << (i & 63));
-            n += u64::from(*word & mask == 0);
-            *word |= mask;
+    let mut low = 0;
+    while low < PARTS {
+        let mut high = low;
+        let mut size = 0;
+        while high < PARTS && (high == low || size + counts[high] <= dump) {
+            size += counts[high];
+            high += 1;
         }
-        for &x in part {
-            bits[(x & 0xff_ffff) as usize >> 6] = 0;
+        let mut next = [dump; PARTS];
+        let mut starts = [0usize; PARTS + 1];
+        for p in low..high {
+            next[p] = starts[p];
+            starts[p + 1] = starts[p] + counts[p];
         }
+        // Branch-free: a number of a part outside the round is written to the last slot and its
+        // part's place does not move.
+        for x in numbers() {
+            let p = (x >> 24) as usize;
+            let slot = next[p];
+            spread[slot] = x;
+            next[p] = slot + usize::from(p.wrapping_sub(low) < high - low);
+        }
+        for p in low..high {
+            let part = &spread[starts[p]..starts[p + 1]];
+            for &x in part {
+                let i = (x & 0xff_ffff) as usize;
+                let (word, mask) = (&mut bits[i >> 6], 1u64 << (i & 63));
+                n += u64::from(*word & mask == 0);
+                *word |= mask;
+            }
+            for &x in part {
+                bits[(x & 0xff_ffff) as usize >> 6] = 0;
+            }
+        }
+        low = high;
     }
     n
 }
@@ -186,8 +228,20 @@ mod tests {
             let mut sorted = numbers.clone();
             sorted.sort_unstable();
             sorted.dedup();
+            // Counted in parts (as a breakdown's total is, from its rows), cut at uneven places.
+            let cuts = [0, 1, 7, len / 3, len / 3, len - 2, numbers.len()];
+            let parts: Vec<&[u32]> = cuts.windows(2).map(|w| &numbers[w[0]..w[1]]).collect();
+            assert_eq!(distinct_in(&parts), sorted.len() as u64);
+            // In rounds: several parts a round, one part a round, a part larger than the limit.
+            for spread_max in [len / 3, 2_000, 10] {
+                assert_eq!(distinct_within(&parts, spread_max), sorted.len() as u64);
+            }
             assert_eq!(distinct(&mut numbers), sorted.len() as u64);
         }
+        // Few numbers in many parts take the sorting path.
+        let parts: Vec<&[u32]> = vec![&[5, 1], &[], &[1, 9, 5], &[u32::MAX]];
+        assert_eq!(distinct_in(&parts), 4);
+        assert_eq!(distinct_in(&[]), 0);
     }
 
     #[test]
