@@ -1,6 +1,11 @@
-//! A minimal W3C WebDriver client for chromedriver + headless Chromium.
+//! Headless Chromium through chromedriver for the browser tests: the WebDriver protocol is fantoccini's;
+//! this module starts the driver and the browser, and gives the tests a small synchronous API.
 #![allow(dead_code)]
 
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use http::Method;
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -11,7 +16,6 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// A normal desktop Chrome: the server drops `HeadlessChrome` as a bot.
 pub const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub mod keys {
     pub const TAB: &str = "\u{E004}";
@@ -49,13 +53,44 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
-/// A chromedriver process with one browser session.
+/// A chromedriver process with one browser session, driven through `fantoccini` (a W3C WebDriver client)
+/// on a runtime of its own, so that the tests stay plain synchronous functions.
 pub struct Browser {
     driver: Child,
-    base: String,
-    session: String,
-    agent: ureq::Agent,
+    runtime: tokio::runtime::Runtime,
+    client: Option<Client>,
     _profile: tempfile::TempDir,
+}
+
+/// A command fantoccini has no method for (chromedriver's CDP endpoint, the raw cookie list, key
+/// actions as the spec's JSON), sent through its session.
+#[derive(Debug)]
+struct Raw {
+    method: Method,
+    /// Below `/session/{id}/`.
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebDriverCompatibleCommand for Raw {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/{}",
+            session.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
+    }
 }
 
 pub struct Options {
@@ -132,28 +167,30 @@ impl Browser {
                 opts.languages.split(',').next().unwrap_or("en-US")
             ),
         ];
-        let caps = json!({"capabilities": {"alwaysMatch": {
+        let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": args,
                 "prefs": {"intl.accept_languages": opts.languages},
             },
-        }}});
-        let mut resp = agent
-            .post(format!("{base}/session"))
-            .send_json(&caps)
+        });
+        let caps = caps.as_object().cloned().expect("capabilities object");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let client = runtime
+            .block_on(
+                ClientBuilder::new(HttpConnector::new())
+                    .capabilities(caps)
+                    .connect(&base),
+            )
             .expect("new session");
-        let v: Value = resp.body_mut().read_json().expect("session json");
-        let session = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {v}"))
-            .to_string();
         let b = Browser {
             driver,
-            base,
-            session,
-            agent,
+            runtime,
+            client: Some(client),
             _profile: profile,
         };
         b.cdp("Network.enable", json!({}));
@@ -186,46 +223,35 @@ impl Browser {
         b
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}/session/{}{}", self.base, self.session, path)
+    fn client(&self) -> &Client {
+        // Only Drop takes the client.
+        self.client.as_ref().expect("the session is open")
     }
 
-    fn post(&self, path: &str, body: Value) -> Value {
-        let mut r = self
-            .agent
-            .post(self.url(path))
-            .send_json(&body)
-            .expect("webdriver request");
-        let status = r.status();
-        let v: Value = r.body_mut().read_json().expect("webdriver json");
-        assert!(status.is_success(), "POST {path} {body}: {status} {v}");
-        v["value"].clone()
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let mut r = self
-            .agent
-            .get(self.url(path))
-            .call()
-            .expect("webdriver request");
-        let status = r.status();
-        let v: Value = r
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_json()
-            .expect("webdriver json");
-        assert!(status.is_success(), "GET {path}: {status} {v}");
-        v["value"].clone()
+    fn raw(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let cmd = Raw {
+            method,
+            path: path.to_string(),
+            body: body.clone(),
+        };
+        self.runtime
+            .block_on(self.client().issue_cmd(cmd))
+            .unwrap_or_else(|e| panic!("{path} {body:?}: {e}"))
     }
 
     /// A Chrome DevTools Protocol command through chromedriver.
     pub fn cdp(&self, cmd: &str, params: Value) -> Value {
-        self.post("/goog/cdp/execute", json!({"cmd": cmd, "params": params}))
+        self.raw(
+            Method::POST,
+            "goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
     }
 
     pub fn goto(&self, url: &str) {
-        self.post("/url", json!({ "url": url }));
+        self.runtime
+            .block_on(self.client().goto(url))
+            .unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
 
     /// Navigates with a given referrer (as if arriving from a search engine).
@@ -239,7 +265,13 @@ impl Browser {
 
     /// Runs `script` (a function body: use `return`) in the page.
     pub fn js(&self, script: &str, args: &[Value]) -> Value {
-        self.post("/execute/sync", json!({"script": script, "args": args}))
+        self.try_js(script, args)
+            .unwrap_or_else(|e| panic!("script {script}: {e}"))
+    }
+
+    fn try_js(&self, script: &str, args: &[Value]) -> Result<Value, fantoccini::error::CmdError> {
+        self.runtime
+            .block_on(self.client().execute(script, args.to_vec()))
     }
 
     pub fn eval(&self, expr: &str) -> Value {
@@ -248,7 +280,9 @@ impl Browser {
 
     /// Runs `script`, whose last argument is a callback taking the result.
     pub fn js_async(&self, script: &str, args: &[Value]) -> Value {
-        self.post("/execute/async", json!({"script": script, "args": args}))
+        self.runtime
+            .block_on(self.client().execute_async(script, args.to_vec()))
+            .unwrap_or_else(|e| panic!("async script {script}: {e}"))
     }
 
     /// Polls the expression `cond` (arguments available) until it is truthy.
@@ -260,23 +294,15 @@ impl Browser {
         let deadline = Instant::now() + timeout;
         let script = format!("return ({cond});");
         loop {
-            let r = self
-                .agent
-                .post(self.url("/execute/sync"))
-                .send_json(json!({"script": script, "args": args}));
-            if let Ok(mut r) = r {
-                let ok = r.status().is_success();
-                if let Ok(v) = r.body_mut().read_json::<Value>() {
-                    let v = v["value"].clone();
-                    let truthy = ok
-                        && !(v.is_null()
-                            || v == false
-                            || v == 0
-                            || v == ""
-                            || v.as_array().is_some_and(|a| a.is_empty()));
-                    if truthy {
-                        return v;
-                    }
+            // An error (a navigation under way) is retried like a falsy answer.
+            if let Ok(v) = self.try_js(&script, args) {
+                let truthy = !(v.is_null()
+                    || v == false
+                    || v == 0
+                    || v == ""
+                    || v.as_array().is_some_and(|a| a.is_empty()));
+                if truthy {
+                    return v;
                 }
             }
             if Instant::now() > deadline {
@@ -290,26 +316,31 @@ impl Browser {
     }
 
     pub fn debug_state(&self) -> String {
-        let r = self.agent.post(self.url("/execute/sync")).send_json(json!({"script":
+        let state = self.try_js(
             "return {url:location.href,cookie:document.cookie,net:window.__net,consent:window.assent&&assent.consent(),\
              active:document.activeElement&&document.activeElement.outerHTML.slice(0,120),\
-             assent:(document.querySelector('.assent')||{}).outerHTML};", "args": []}));
-        match r {
-            Ok(mut r) => r.body_mut().read_to_string().unwrap_or_default(),
+             assent:(document.querySelector('.assent')||{}).outerHTML};",
+            &[],
+        );
+        match state {
+            Ok(v) => v.to_string(),
             Err(e) => e.to_string(),
         }
     }
 
-    pub fn find(&self, css: &str) -> String {
-        let v = self.post("/element", json!({"using": "css selector", "value": css}));
-        v[ELEMENT_KEY].as_str().expect("element id").to_string()
+    fn find(&self, css: &str) -> Element {
+        self.runtime
+            .block_on(self.client().find(Locator::Css(css)))
+            .unwrap_or_else(|e| panic!("find {css}: {e}"))
     }
 
     /// Clicks the element matching `css` like a user (WebDriver element click).
     pub fn click(&self, css: &str) {
         self.wait("document.querySelector(arguments[0])", &[json!(css)]);
-        let id = self.find(css);
-        self.post(&format!("/element/{id}/click"), json!({}));
+        let element = self.find(css);
+        self.runtime
+            .block_on(element.click())
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// Presses keys one after the other (WebDriver key actions).
@@ -319,24 +350,25 @@ impl Browser {
             actions.push(json!({"type": "keyDown", "value": k}));
             actions.push(json!({"type": "keyUp", "value": k}));
         }
-        self.post(
-            "/actions",
-            json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        self.key_actions(actions);
+    }
+
+    fn key_actions(&self, actions: Vec<Value>) {
+        self.raw(
+            Method::POST,
+            "actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
         );
     }
 
     /// Shift+Tab.
     pub fn shift_tab(&self) {
-        let a = json!([
-            {"type": "keyDown", "value": keys::SHIFT},
-            {"type": "keyDown", "value": keys::TAB},
-            {"type": "keyUp", "value": keys::TAB},
-            {"type": "keyUp", "value": keys::SHIFT},
+        self.key_actions(vec![
+            json!({"type": "keyDown", "value": keys::SHIFT}),
+            json!({"type": "keyDown", "value": keys::TAB}),
+            json!({"type": "keyUp", "value": keys::TAB}),
+            json!({"type": "keyUp", "value": keys::SHIFT}),
         ]);
-        self.post(
-            "/actions",
-            json!({"actions": [{"type": "key", "id": "keyboard", "actions": a}]}),
-        );
     }
 
     /// A description of the focused element: id, else class, plus its text.
@@ -350,44 +382,31 @@ impl Browser {
     }
 
     pub fn screenshot(&self, path: &std::path::Path) {
-        let v = self.get("/screenshot");
-        let png = base64_decode(v.as_str().expect("base64 screenshot"));
+        let png = self
+            .runtime
+            .block_on(self.client().screenshot())
+            .expect("screenshot");
         std::fs::write(path, png).expect("write screenshot");
     }
 
+    /// The cookies of the current page's site as chromedriver reports them (JSON objects with
+    /// `name`, `value`, `path`, `sameSite`, `expiry`...).
     pub fn cookies(&self) -> Vec<Value> {
-        self.get("/cookie").as_array().cloned().unwrap_or_default()
+        self.raw(Method::GET, "cookie", None)
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.agent.delete(self.url("")).call();
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(client.close());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => continue,
-        } as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
 }
 
 pub fn temp_path(name: &str) -> PathBuf {
@@ -400,9 +419,13 @@ impl Browser {
     /// Types `text` into the element matching `css` (WebDriver element send keys), as a user would.
     pub fn type_into(&self, css: &str, text: &str) {
         self.wait("document.querySelector(arguments[0])", &[json!(css)]);
-        let id = self.find(css);
-        self.post(&format!("/element/{id}/clear"), json!({}));
-        self.post(&format!("/element/{id}/value"), json!({ "text": text }));
+        let element = self.find(css);
+        self.runtime
+            .block_on(async {
+                element.clear().await?;
+                element.send_keys(text).await
+            })
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
     /// The value of a cookie of the current page's site (HttpOnly ones included), if set.
