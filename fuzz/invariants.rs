@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use assent::domain::consent::{self, Action, ConsentId, ConsentInput};
-use assent::domain::event::{self, Context, EventInput, NewEvent};
+use assent::domain::event::{self, Context, EventInput, NewEvent, UTM_KEYS};
 use assent::domain::network::{self, ClientNet, ForwardedHeader};
 use assent::domain::referrer;
 use assent::domain::site::{self, SiteConfig};
@@ -29,14 +29,6 @@ pub const AGENTS: [&str; 6] = [
     "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "curl/8.5.0",
-];
-
-const UTM_KEYS: [&str; 5] = [
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_content",
-    "utm_term",
 ];
 
 /// What the server does to a query value it keeps (mirrors `event::clip`, which is private).

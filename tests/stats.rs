@@ -933,7 +933,7 @@ async fn a_batch_answers_as_its_queries_do() {
 async fn a_set_answered_by_two_workers_equals_one_answered_by_one() {
     use assent::domain::stats::period::{Clock, Zone};
     use assent::domain::stats::{engine, parallel, plausible};
-    use assent::storage::stats::{SqlSource, WorkerSource};
+    use assent::storage::stats::SqlSource;
 
     let (app, _, _) = shop().await;
     app.state.store.flush().await.unwrap();
@@ -963,8 +963,11 @@ async fn a_set_answered_by_two_workers_equals_one_answered_by_one() {
         }
     }
     let (mut first, mut second) = (app.db(), app.db());
-    let alone = engine::run_batch(&SqlSource { conn: &first }, &queries);
-    let mut workers = [WorkerSource(&mut first), WorkerSource(&mut second)];
+    let alone = engine::run_batch(&SqlSource { conn: &mut first }, &queries);
+    let mut workers = [
+        SqlSource { conn: &mut first },
+        SqlSource { conn: &mut second },
+    ];
     let together = parallel::run_batch(&mut workers, &queries);
     assert_eq!(alone.len(), queries.len());
     assert_eq!(together.len(), queries.len());

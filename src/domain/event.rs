@@ -168,6 +168,15 @@ pub struct Context<'a> {
     pub now: i64,
 }
 
+/// The query parameters kept from a page's address (campaign tags); every other parameter is dropped.
+pub const UTM_KEYS: [&str; 5] = [
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+];
+
 /// Turns a validated event into the row to store, or None when it comes from a bot.
 pub fn enrich(
     input: &EventInput,
@@ -186,13 +195,6 @@ pub fn enrich(
         .unwrap_or(device);
 
     let mut utm = [None, None, None, None, None];
-    const UTM_KEYS: [&str; 5] = [
-        "utm_source",
-        "utm_medium",
-        "utm_campaign",
-        "utm_content",
-        "utm_term",
-    ];
     for (k, v) in url.query_pairs() {
         if let Some(i) = UTM_KEYS.iter().position(|u| *u == k) {
             let v = clip(&v, 200);

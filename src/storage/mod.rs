@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::consent::{ConsentId, ConsentRecord};
 use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
-use crate::domain::stats::engine::{self, Answer};
+use crate::domain::stats::engine::Answer;
 use crate::domain::stats::parallel;
 use crate::domain::stats::query::Query;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
@@ -345,13 +345,9 @@ impl Store {
     /// Answers a statistics query. Open visits and gathered rollup changes are written first, so every
     /// event acknowledged before the query is counted in its answer.
     pub async fn stats(&self, query: Query) -> Result<Answer> {
-        self.flush().await?;
-        self.read(move |c| {
-            let answer = engine::run(&stats::SqlSource { conn: c }, &query);
-            release_freed_memory();
-            answer
-        })
-        .await
+        let answer = self.stats_batch(vec![query]).await?.pop();
+        // One query in, one answer out.
+        answer.unwrap_or_else(|| Err(Error::Internal("a query went unanswered".into())))
     }
 
     /// Answers a set of statistics queries (a dashboard's panels), reading the rows of each period once;
@@ -361,8 +357,10 @@ impl Store {
         let readers = self.readers.clone();
         actix_web::web::block(move || {
             readers.with_snapshot(stats_workers().min(queries.len()), |conns| {
-                let mut workers: Vec<stats::WorkerSource> =
-                    conns.iter_mut().map(stats::WorkerSource).collect();
+                let mut workers: Vec<stats::SqlSource> = conns
+                    .iter_mut()
+                    .map(|conn| stats::SqlSource { conn })
+                    .collect();
                 let answers = parallel::run_batch(&mut workers, &queries);
                 release_freed_memory();
                 Ok(answers)
@@ -566,8 +564,10 @@ fn unexpected(outcome: Outcome) -> Error {
 }
 
 /// How many connections (and threads) answer one set of statistics queries: one per core, at most four.
+/// Read once: on Linux the standard library reads the cgroup's CPU quota from files on every call.
 fn stats_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    static WORKERS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WORKERS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
 }
 
 /// A statistics read frees tens of megabytes at once (a year of visitor numbers). glibc keeps freed memory

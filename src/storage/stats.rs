@@ -17,29 +17,10 @@ use crate::domain::stats::rollups::RollupRow;
 use crate::domain::stats::visitors;
 use crate::error::{Error, Result};
 
+/// The engine's source over one read connection, held exclusively: a parallel batch hands each worker
+/// thread a source of its own (a shared reference to a connection cannot cross threads).
 pub struct SqlSource<'a> {
-    pub conn: &'a Connection,
-}
-
-/// A source holding its connection exclusively, so that it can be handed to a worker thread of a
-/// parallel batch (a shared reference to a connection cannot cross threads).
-pub struct WorkerSource<'a>(pub &'a mut Connection);
-
-impl Source for WorkerSource<'_> {
-    fn rollups(
-        &self,
-        site: &str,
-        code: u16,
-        prop_key: Option<&str>,
-        first_day: i32,
-        last_day: i32,
-    ) -> Result<Vec<RollupRow>> {
-        SqlSource { conn: self.0 }.rollups(site, code, prop_key, first_day, last_day)
-    }
-
-    fn facts(&self, req: &FactsRequest) -> Result<Arc<Facts>> {
-        SqlSource { conn: self.0 }.facts(req)
-    }
+    pub conn: &'a mut Connection,
 }
 
 impl SqlSource<'_> {

@@ -333,11 +333,6 @@ pub fn run_batch(source: &dyn Source, queries: &[Query]) -> Vec<Result<Answer>> 
     queries.iter().map(|q| answer(&cached, q)).collect()
 }
 
-/// Answers a query (and its comparison, if any).
-pub fn run(source: &dyn Source, q: &Query) -> Result<Answer> {
-    answer(&Cached::new(source, &[q]), q)
-}
-
 pub(super) fn answer(source: &dyn Source, q: &Query) -> Result<Answer> {
     let (mut rows, totals, from_rollups) = rows_for(source, q, &q.period)?;
     // An aggregate has exactly one row, zeros when nothing matched.

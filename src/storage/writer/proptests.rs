@@ -168,8 +168,8 @@ fn brute_force(h: &Harness, zone: Zone) -> Expected {
 }
 
 fn stored_rollups(h: &Harness) -> Expected {
-    let conn = h.conn();
-    let source = SqlSource { conn: &conn };
+    let mut conn = h.conn();
+    let source = SqlSource { conn: &mut conn };
     let mut out = Expected::new();
     let codes = [dims::TOTAL, dims::PAGE, dims::NAME, dims::PROP]
         .into_iter()
@@ -296,8 +296,8 @@ fn run_checked(steps: Vec<Step>, check_each: bool) {
         assert_eq!(&stored[key], want, "rollup row {key:?}");
     }
     // The engine's two paths agree on every dimension over the whole period.
-    let conn = h.conn();
-    let source = SqlSource { conn: &conn };
+    let mut conn = h.conn();
+    let source = SqlSource { conn: &mut conn };
     let period = Period::instants(start - 86_400, now + 86_400, zone);
     let period = Period::days(
         crate::domain::stats::period::date_of_day(period.first_day()),
