@@ -52,6 +52,10 @@ pub struct GlobalArgs {
     /// public [default: local]
     #[arg(long, global = true, value_name = "ACCESS")]
     pub metrics: Option<String>,
+    /// PostgreSQL to store in (postgres://USER[:PASSWORD]@HOST[:PORT]/DB) [default: the SQLite file in the
+    /// data directory]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 impl GlobalArgs {
@@ -66,6 +70,7 @@ impl GlobalArgs {
             rate_limit: self.rate_limit,
             log_format: self.log_format.clone(),
             metrics: self.metrics.clone(),
+            database_url: self.database_url.clone(),
         }
     }
 }

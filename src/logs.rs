@@ -36,6 +36,14 @@ fn is_connection_noise(meta: &Metadata<'_>) -> bool {
     *meta.level() == Level::ERROR && meta.target().starts_with("actix_http::h1")
 }
 
+/// The PostgreSQL client's own debug events, which print every statement's parameters: consent ids,
+/// visitor keys, site secrets. Never written, whatever `RUST_LOG` asks for (privacy invariant 1); its
+/// warnings and errors still are.
+fn is_database_parameters(meta: &Metadata<'_>) -> bool {
+    *meta.level() > Level::INFO
+        && (meta.target().starts_with("tokio_postgres") || meta.target().starts_with("postgres"))
+}
+
 const SUMMARY_EVERY: Duration = Duration::from_secs(60);
 
 /// Refused requests not yet summarised.
@@ -77,7 +85,7 @@ pub fn summarise_refused_requests() {
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let quiet = filter_fn(|meta| !is_connection_noise(meta));
+    let quiet = filter_fn(|meta| !is_connection_noise(meta) && !is_database_parameters(meta));
     let registry = tracing_subscriber::registry().with(filter).with(CountNoise);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match format {

@@ -40,6 +40,39 @@ pub struct Settings {
     /// A bearer token that opens `GET /metrics` to any client (file or environment only: a flag would
     /// show it in the process list).
     pub metrics_token: Option<MetricsToken>,
+    /// PostgreSQL to store in; `None` is the embedded SQLite file in the data directory.
+    pub database_url: Option<DatabaseUrl>,
+}
+
+/// A `postgres://` URL. It may hold a password: its `Debug` form hides it.
+#[derive(Clone, PartialEq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::storage::sql::redact_url(&self.0))
+    }
+}
+
+fn parse_database_url(src: &str, v: &str) -> Result<DatabaseUrl, SettingsError> {
+    let shown = crate::storage::sql::redact_url(v);
+    if !crate::storage::postgres::is_postgres_url(v) {
+        return Err(invalid(
+            src,
+            "database URL",
+            &shown,
+            "expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (leave it unset for the embedded SQLite file)",
+        ));
+    }
+    v.parse::<postgres::Config>()
+        .map_err(|e| invalid(src, "database URL", &shown, e))?;
+    Ok(DatabaseUrl(v.to_string()))
 }
 
 /// What the TOML file may hold. Unknown keys are refused by name.
@@ -58,6 +91,7 @@ pub struct FileSettings {
     pub log_format: Option<String>,
     pub metrics: Option<String>,
     pub metrics_token: Option<String>,
+    pub database_url: Option<String>,
 }
 
 /// Values given as command-line flags; `None` means "not given".
@@ -72,6 +106,7 @@ pub struct FlagSettings {
     pub rate_limit: Option<u32>,
     pub log_format: Option<String>,
     pub metrics: Option<String>,
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -210,6 +245,7 @@ impl Settings {
             log_format: LogFormat::Text,
             metrics: MetricsAccess::Local,
             metrics_token: None,
+            database_url: None,
         }
     }
 
@@ -262,6 +298,9 @@ impl Settings {
             if let Some(v) = f.metrics_token {
                 s.metrics_token = Some(parse_token(src, &v)?);
             }
+            if let Some(v) = f.database_url {
+                s.database_url = Some(parse_database_url(src, &v)?);
+            }
             if let Some(v) = f.consent_months {
                 consent_months = Some((src.into(), check_months(src, "consent_months", v)?));
             }
@@ -302,12 +341,18 @@ impl Settings {
         if let Some(v) = get("ASSENT_METRICS_TOKEN") {
             s.metrics_token = Some(parse_token("ASSENT_METRICS_TOKEN", v)?);
         }
+        if let Some(v) = get("ASSENT_DATABASE_URL") {
+            s.database_url = Some(parse_database_url("ASSENT_DATABASE_URL", v)?);
+        }
         if let Some(v) = get("ASSENT_CONSENT_MONTHS") {
             let n = parse_u32("ASSENT_CONSENT_MONTHS", "consent_months", v)?;
             let n = check_months("ASSENT_CONSENT_MONTHS", "consent_months", n)?;
             consent_months = Some(("ASSENT_CONSENT_MONTHS".into(), n));
         }
 
+        if let Some(v) = &flags.database_url {
+            s.database_url = Some(parse_database_url("--database-url", v)?);
+        }
         if let Some(v) = &flags.listen {
             s.listen = parse_listen("--listen", v)?;
         }
@@ -387,6 +432,23 @@ impl Settings {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("assent.db")
     }
+
+    /// Where the data is stored: PostgreSQL if a database URL is set, else the SQLite file.
+    pub fn location(&self) -> crate::storage::engine::Location {
+        use crate::storage::engine::Location;
+        match &self.database_url {
+            Some(url) => Location::Postgres(url.as_str().to_string()),
+            None => Location::Sqlite(self.db_path()),
+        }
+    }
+
+    /// The store as messages name it (no password).
+    pub fn store_name(&self) -> String {
+        match &self.database_url {
+            Some(url) => format!("{url:?}"),
+            None => self.db_path().display().to_string(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -431,6 +493,52 @@ mod tests {
         let s = Settings::load(Some(file), &e, &flags).unwrap();
         assert_eq!(s.listen.port(), 3000);
         assert_eq!(s.rate_limit, 0);
+    }
+
+    #[test]
+    fn the_database_url_is_layered_checked_and_its_password_never_shown() {
+        let s = Settings::load(None, &env(&[]), &FlagSettings::default()).unwrap();
+        assert_eq!(s.database_url, None, "unset: the embedded SQLite file");
+        let file = "database_url = \"postgres://a:filepass@file.example/assent\"";
+        let e = env(&[(
+            "ASSENT_DATABASE_URL",
+            "postgresql://a:envpass@env.example:5433/assent",
+        )]);
+        let s = Settings::load(Some(file), &env(&[]), &FlagSettings::default()).unwrap();
+        assert!(s.database_url.unwrap().as_str().contains("file.example"));
+        let s = Settings::load(Some(file), &e, &FlagSettings::default()).unwrap();
+        let url = s.database_url.clone().unwrap();
+        assert!(url.as_str().contains("env.example:5433"));
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("envpass") && shown.contains("env.example"),
+            "{shown}"
+        );
+        let flags = FlagSettings {
+            database_url: Some("postgres://flag.example/assent".into()),
+            ..Default::default()
+        };
+        let s = Settings::load(Some(file), &e, &flags).unwrap();
+        assert!(s.database_url.unwrap().as_str().contains("flag.example"));
+
+        for bad in [
+            "mysql://a:hidden@h/db",
+            "sqlite:///tmp/x.db",
+            "postgres://a:hidden@h:notaport/db",
+        ] {
+            let err = Settings::load(
+                None,
+                &env(&[("ASSENT_DATABASE_URL", bad)]),
+                &FlagSettings::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("ASSENT_DATABASE_URL") && err.contains("database URL"),
+                "{err}"
+            );
+            assert!(!err.contains("hidden"), "the password is shown: {err}");
+        }
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl AppState {
     pub fn open(settings: Settings) -> Result<(Arc<AppState>, WriterGuard)> {
         let consents = Arc::new(ConsentCache::default());
         let metrics = Arc::new(Metrics::default());
-        let (store, guard) = Store::start(&settings.db_path(), consents.clone(), metrics.clone())?;
+        let (store, guard) = Store::start(&settings.location(), consents.clone(), metrics.clone())?;
         let geo = settings
             .geoip
             .as_ref()

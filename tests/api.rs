@@ -44,12 +44,14 @@ async fn consent_is_recorded_and_read_back() {
 
     // The log row proves the choice: time, revision, policy hash, language, path without query.
     let (hash, lang, path, action): (String, String, String, String) = app
-        .db()
-        .query_row(
-            "SELECT policy_hash, language, page_path, action FROM consents",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .with_sql(|c| {
+            c.row(
+                "SELECT policy_hash, language, page_path, action FROM consents",
+                &[],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+        })
+        .unwrap()
         .unwrap();
     assert_eq!(hash, app.state.sites.get("demo").unwrap().policy_hash);
     assert_eq!(

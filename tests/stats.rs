@@ -32,9 +32,13 @@ async fn shop() -> (TestApp, String, String) {
             .unwrap();
         db.grant_site("vic@example.com", "demo").unwrap();
     });
-    let db = assent::storage::Database::open(&app.state.settings.db_path()).unwrap();
-    let admin = db.create_key("ana@example.com", "ci", 1).unwrap();
-    let viewer = db.create_key("vic@example.com", "ci", 1).unwrap();
+    let (admin, viewer) = assent::storage::sql::off_runtime(|| {
+        let db = assent::storage::Database::connect(&app.state.settings.location()).unwrap();
+        (
+            db.create_key("ana@example.com", "ci", 1).unwrap(),
+            db.create_key("vic@example.com", "ci", 1).unwrap(),
+        )
+    });
     let store = &app.state.store;
     let site = app.state.sites.get("shop").unwrap();
     let now = time::OffsetDateTime::now_utc();
@@ -962,13 +966,12 @@ async fn a_set_answered_by_two_workers_equals_one_answered_by_one() {
             queries.push(plausible::parse(&body, &clock).unwrap().query);
         }
     }
-    let (mut first, mut second) = (app.db(), app.db());
-    let alone = engine::run_batch(&SqlSource { conn: &mut first }, &queries);
-    let mut workers = [
-        SqlSource { conn: &mut first },
-        SqlSource { conn: &mut second },
-    ];
-    let together = parallel::run_batch(&mut workers, &queries);
+    let (alone, together) = assent::storage::sql::off_runtime(|| {
+        let (mut first, mut second) = (app.sql(), app.sql());
+        let alone = engine::run_batch(&SqlSource::new(first.conn()), &queries);
+        let mut workers = [SqlSource::new(first.conn()), SqlSource::new(second.conn())];
+        (alone, parallel::run_batch(&mut workers, &queries))
+    });
     assert_eq!(alone.len(), queries.len());
     assert_eq!(together.len(), queries.len());
     let mut figures = 0;

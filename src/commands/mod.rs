@@ -53,6 +53,6 @@ pub fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
 
 /// Opens (creating and migrating) the database for a command.
 pub fn open(settings: &Settings) -> anyhow::Result<Database> {
-    Database::open(&settings.db_path())
-        .with_context(|| format!("cannot open the database {}", settings.db_path().display()))
+    Database::connect(&settings.location())
+        .with_context(|| format!("cannot open the database {}", settings.store_name()))
 }

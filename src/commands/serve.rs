@@ -42,12 +42,17 @@ fn lock_data_dir(settings: &Settings) -> anyhow::Result<File> {
 fn first_run(settings: &Settings) -> anyhow::Result<()> {
     let mut db = super::open(settings)?;
     if db.sites()?.is_empty() {
-        super::site::add(
+        let added = super::site::add(
             &mut db,
             crate::DEMO_SITE,
             vec!["localhost".into(), "127.0.0.1".into()],
             Some("Demo".into()),
-        )?;
+        );
+        // Another instance on the same PostgreSQL, starting at the same moment, may have made it.
+        if added.is_err() && db.site(crate::DEMO_SITE)?.is_some() {
+            return Ok(());
+        }
+        added?;
         println!(
             "Created the demo site: open {}/demo (embed: {})",
             settings.public_url,
@@ -56,7 +61,11 @@ fn first_run(settings: &Settings) -> anyhow::Result<()> {
     }
     if db.count_users()? == 0 {
         let password = users::generate_password()?;
-        db.add_user(ADMIN_EMAIL, &password, true, crate::now())?;
+        let added = db.add_user(ADMIN_EMAIL, &password, true, crate::now());
+        if added.is_err() && db.count_users()? > 0 {
+            return Ok(());
+        }
+        added?;
         println!("Created the admin login {ADMIN_EMAIL} with password {password} (shown once)");
     }
     Ok(())

@@ -69,9 +69,11 @@ fn allowed(req: &HttpRequest, state: &AppState) -> Result<()> {
 )]
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     allowed(&req, &state)?;
+    // The other figures stay readable while the database cannot tell its size.
+    let database_bytes = state.store.database_bytes().await.unwrap_or_default();
     let text = state
         .metrics
-        .render(state.store.queue_depth(), state.store.database_bytes());
+        .render(state.store.queue_depth(), database_bytes);
     let openmetrics = req
         .headers()
         .get(header::ACCEPT)

@@ -2,10 +2,12 @@
 //! synchronous, on one connection of their own. Commands that change data a running server holds in memory
 //! move the counters its writer watches (sites through triggers, deletions through `data_generation`).
 
+use std::cell::{RefCell, RefMut};
 use std::path::Path;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::Connection;
 
+use crate::args;
 use crate::domain::consent::ConsentRecord;
 use crate::domain::event::NewEvent;
 use crate::domain::site::SiteConfig;
@@ -14,10 +16,12 @@ use crate::domain::stats::period::Zone;
 use crate::domain::stats::visitors;
 use crate::domain::visits::VisitState;
 use crate::error::{Error, Result};
+use crate::storage::engine::{Location, Owned};
 use crate::storage::retention::PurgeReport;
 use crate::storage::sites::SiteRow;
+use crate::storage::sql::{Conn, Engine};
 use crate::storage::{
-    consents, db, events, receipts, retention, rollups, scrub, sites, users, visits,
+    consents, db, events, postgres, receipts, retention, rollups, scrub, sites, users, visits,
 };
 
 /// One consent record as `assent consents export` writes it.
@@ -36,8 +40,9 @@ pub struct ConsentLogRow {
     pub expires_at: i64,
 }
 
+/// Commands run on one thread: the connection is borrowed per operation.
 pub struct Database {
-    conn: Connection,
+    conn: RefCell<Owned>,
 }
 
 /// How far a purge got, for a command's progress display.
@@ -55,20 +60,37 @@ impl Database {
     /// Opens the database at `path`, creating and migrating it.
     pub fn open(path: &Path) -> Result<Database> {
         Ok(Database {
-            conn: db::open_and_migrate(path)?,
+            conn: RefCell::new(Owned::Lite(db::open_and_migrate(path)?)),
         })
     }
 
+    /// Opens the store at `location`, creating and migrating it.
+    pub fn connect(location: &Location) -> Result<Database> {
+        match location {
+            Location::Sqlite(path) => Database::open(path),
+            Location::Postgres(url) => Ok(Database {
+                conn: RefCell::new(Owned::Pg(Box::new(postgres::open_and_migrate(
+                    url,
+                    crate::now(),
+                )?))),
+            }),
+        }
+    }
+
+    fn owned(&self) -> RefMut<'_, Owned> {
+        self.conn.borrow_mut()
+    }
+
     pub fn sites(&self) -> Result<Vec<SiteRow>> {
-        sites::list(&self.conn)
+        sites::list(&mut self.owned().conn())
     }
 
     pub fn site(&self, id: &str) -> Result<Option<SiteRow>> {
-        sites::get(&self.conn, id)
+        sites::get(&mut self.owned().conn(), id)
     }
 
     pub fn add_site(&mut self, id: &str, config: &SiteConfig, now: i64) -> Result<()> {
-        sites::insert(&mut self.conn, id, config, now)
+        sites::insert(&mut self.owned().conn(), id, config, now)
     }
 
     /// Applies new settings; returns the revision now in force.
@@ -79,29 +101,29 @@ impl Database {
         bump: bool,
         now: i64,
     ) -> Result<u32> {
-        sites::update(&mut self.conn, id, config, bump, now)
+        sites::update(&mut self.owned().conn(), id, config, bump, now)
     }
 
     /// Removes a site and everything collected for it; false when there was no such site.
     pub fn remove_site(&mut self, id: &str) -> Result<bool> {
-        sites::remove(&mut self.conn, id)
+        sites::remove(&mut self.owned().conn(), id)
     }
 
     pub fn count_users(&self) -> Result<i64> {
-        users::count_users(&self.conn)
+        users::count_users(&mut self.owned().conn())
     }
 
     pub fn add_user(&self, email: &str, password: &str, admin: bool, now: i64) -> Result<()> {
-        users::add_user(&self.conn, email, password, admin, now)
+        users::add_user(&mut self.owned().conn(), email, password, admin, now)
     }
 
     pub fn create_key(&self, email: &str, name: &str, now: i64) -> Result<String> {
-        users::create_key(&self.conn, email, name, now)
+        users::create_key(&mut self.owned().conn(), email, name, now)
     }
 
     /// Lets a user who is not an admin read a site.
     pub fn grant_site(&self, email: &str, site: &str) -> Result<()> {
-        users::grant_site(&self.conn, email, site)
+        users::grant_site(&mut self.owned().conn(), email, site)
     }
 
     /// Applies retention as of a cut-off (or, with `dry_run`, counts what it would delete), slice by slice,
@@ -120,21 +142,20 @@ impl Database {
     ) -> Result<PurgeReport> {
         let mut total = PurgeReport::default();
         loop {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let cuts: Vec<retention::SiteCut> = sites::list(&tx)?
-                .iter()
-                .map(|site| {
-                    let zone = Zone::parse(&site.config.timezone).unwrap_or_else(Zone::utc);
-                    retention::SiteCut::new(&site.id, zone, cutoff)
-                })
-                .collect();
-            let purged = retention::purge(&tx, cutoff, &cuts, dry_run)?;
-            if !dry_run && purged.report != PurgeReport::default() {
-                sites::bump_data_generation(&tx)?;
-            }
-            tx.commit()?;
+            let purged = self.owned().conn().transaction(|tx| {
+                let cuts: Vec<retention::SiteCut> = sites::list(tx)?
+                    .iter()
+                    .map(|site| {
+                        let zone = Zone::parse(&site.config.timezone).unwrap_or_else(Zone::utc);
+                        retention::SiteCut::new(&site.id, zone, cutoff)
+                    })
+                    .collect();
+                let purged = retention::purge(tx, cutoff, &cuts, dry_run)?;
+                if !dry_run && purged.report != PurgeReport::default() {
+                    sites::bump_data_generation(tx)?;
+                }
+                Ok(purged)
+            })?;
             total.add(purged.report);
             progress(PurgeStep::Slice(&total));
             if dry_run || !purged.more {
@@ -144,12 +165,12 @@ impl Database {
         if !dry_run {
             let now = crate::now();
             let receipt = receipts::Receipt::retention(now, cutoff, &total);
-            receipts::insert(&self.conn, &receipt)?;
-            if !receipt.is_empty() {
+            receipts::insert(&mut self.owned().conn(), &receipt)?;
+            if let (false, Owned::Lite(conn)) = (receipt.is_empty(), &mut *self.owned()) {
                 progress(PurgeStep::Scrubbing);
                 // Privacy invariant 6: no stale copy in the pages' unused space, no old page in the
                 // write-ahead log.
-                let scrubbed = scrub::run(&mut self.conn)?;
+                let scrubbed = scrub::run(conn)?;
                 tracing::info!(
                     pages = scrubbed.scrubbed,
                     left = scrubbed.left,
@@ -169,13 +190,12 @@ impl Database {
         to: i64,
         mut each: impl FnMut(ConsentLogRow) -> Result<()>,
     ) -> Result<usize> {
-        let mut stmt = self.conn.prepare(
+        let mut n = 0;
+        self.owned().conn().for_each(
             "SELECT id, consent_id, created_at, revision, policy_hash, choices, action, language, page_path, expires_at
              FROM consents WHERE site_id = ?1 AND created_at >= ?2 AND created_at < ?3 ORDER BY id",
-        )?;
-        let mut rows = stmt.query(rusqlite::params![site, from, to])?;
-        let mut n = 0;
-        while let Some(r) = rows.next()? {
+            args![site, from, to],
+            |r| {
             each(ConsentLogRow {
                 record: r.get(0)?,
                 consent_id: r.get(1)?,
@@ -189,13 +209,15 @@ impl Database {
                 expires_at: r.get(9)?,
             })?;
             n += 1;
-        }
+            Ok(())
+        },
+        )?;
         Ok(n)
     }
 
     /// The latest deletion receipts, newest first.
     pub fn receipts(&self, limit: usize) -> Result<Vec<receipts::Receipt>> {
-        receipts::latest(&self.conn, limit)
+        receipts::latest(&mut self.owned().conn(), limit)
     }
 
     /// A consistent copy of the database in `file` (SQLite's online backup; safe while a server runs).
@@ -213,7 +235,13 @@ impl Database {
         let failed = |e: rusqlite::Error| {
             Error::Internal(format!("backup to {} failed: {e}", file.display()))
         };
-        let snapshot = self.conn.unchecked_transaction().map_err(failed)?;
+        let owned = self.owned();
+        let Owned::Lite(conn) = &*owned else {
+            return Err(Error::bad(
+                "`assent backup` copies the SQLite file; back up PostgreSQL with pg_dump (README, \"Backups\")",
+            ));
+        };
+        let snapshot = conn.unchecked_transaction().map_err(failed)?;
         // A deferred transaction takes its snapshot at its first read.
         snapshot
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
@@ -240,29 +268,48 @@ impl Database {
 
     /// A transaction for bulk synthetic data of a site (`assent seed`).
     pub fn seeder(&mut self, site: &str) -> Result<Seeder<'_>> {
-        let row = sites::get(&self.conn, site)?
+        let owned = self.conn.get_mut();
+        let mut tx = owned.conn();
+        let row = sites::get(&mut tx, site)?
             .ok_or_else(|| Error::NotFound(format!("unknown site {site:?}")))?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let next_event = events::next_id(&tx)?;
-        // A site no server has counted yet, and with no visits, is counted in its zone by the seeder
-        // alone: record the zone, or the next server start would count everything again.
-        let has_visits: bool = tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM visits WHERE site_id = ?1)")?
-            .query_row([site], |r| r.get(0))?;
-        if !has_visits && rollups::zone_of(&tx, site)?.is_none() {
-            tx.prepare_cached("INSERT INTO rollup_zones (site_id, timezone) VALUES (?1, ?2)")?
-                .execute([site, row.config.timezone.as_str()])?;
-        }
-        Ok(Seeder {
+        tx.begin()?;
+        let mut seeder = Seeder {
             tx,
-            next_event,
-            first_event: next_event,
+            next_event: 0,
+            first_event: 0,
             zone: Zone::parse(&row.config.timezone).unwrap_or_else(Zone::utc),
             salt: visitors::salt_of(&row.secret),
             deltas: Deltas::default(),
-        })
+            committed: false,
+        };
+        let tx = &mut seeder.tx;
+        if tx.engine() == Engine::Postgres {
+            // The ids it gives events are the writers' to give: it takes their turn (storage::writer).
+            tx.batch(&format!(
+                "SELECT pg_advisory_xact_lock({})",
+                crate::storage::writer::WRITERS_LOCK
+            ))?;
+            tx.execute(
+                "UPDATE meta SET value = 'assent seed' WHERE key = 'last_writer'",
+                &[],
+            )?;
+        }
+        let next_event = events::next_id(tx)?;
+        // A site no server has counted yet, and with no visits, is counted in its zone by the seeder
+        // alone: record the zone, or the next server start would count everything again.
+        let has_visits: bool = tx.value(
+            "SELECT EXISTS (SELECT 1 FROM visits WHERE site_id = ?1)",
+            args![site],
+        )?;
+        if !has_visits && rollups::zone_of(tx, site)?.is_none() {
+            tx.execute(
+                "INSERT INTO rollup_zones (site_id, timezone) VALUES (?1, ?2)",
+                args![site, &row.config.timezone],
+            )?;
+        }
+        seeder.next_event = next_event;
+        seeder.first_event = next_event;
+        Ok(seeder)
     }
 }
 
@@ -279,17 +326,27 @@ fn counting_ref(e: &NewEvent) -> contribution::EventRef<'_> {
 /// Writes synthetic consent records and whole visits of one site in one transaction, counted in its
 /// rollups as the writer would count them.
 pub struct Seeder<'a> {
-    tx: Transaction<'a>,
+    tx: Conn<'a>,
     next_event: i64,
     first_event: i64,
     zone: Zone,
     salt: u64,
     deltas: Deltas,
+    committed: bool,
+}
+
+impl Drop for Seeder<'_> {
+    /// A seeder dropped without `commit` (an error on the way) leaves nothing behind.
+    fn drop(&mut self) {
+        if !self.committed {
+            self.tx.rollback();
+        }
+    }
 }
 
 impl Seeder<'_> {
     pub fn consent(&mut self, rec: &ConsentRecord) -> Result<()> {
-        consents::append(&self.tx, rec)
+        consents::append(&mut self.tx, rec)
     }
 
     /// Stores a visit made of `visit_events` (in order) by `visitor`.
@@ -314,12 +371,12 @@ impl Seeder<'_> {
             self.next_event += 1;
             match &mut states[v] {
                 Some(state) => {
-                    events::insert(&self.tx, id, state.id, e)?;
+                    events::insert(&mut self.tx, id, state.id, e)?;
                     state.absorb(id, e);
                 }
                 None => {
-                    let visit = visits::insert(&self.tx, e, *visitor, id)?;
-                    events::insert(&self.tx, id, visit, e)?;
+                    let visit = visits::insert(&mut self.tx, e, *visitor, id)?;
+                    events::insert(&mut self.tx, id, visit, e)?;
                     let (day, number) =
                         (self.zone.day(e.ts), visitors::number(self.salt, *visitor));
                     states[v] = Some(VisitState::first(visit, id, e, day, number));
@@ -330,7 +387,7 @@ impl Seeder<'_> {
             let Some(state) = state else {
                 continue;
             };
-            visits::write(&self.tx, state)?;
+            visits::write(&mut self.tx, state)?;
             // Counted from the events in hand, as the writer would count them from the rows.
             let first = &evs[0];
             let exit = evs
@@ -368,13 +425,14 @@ impl Seeder<'_> {
 
     /// Commits. The seeded visit rows are complete, so the watermark of complete rows moves past their
     /// events, unless a server has events of its own that its rows do not reflect yet.
-    pub fn commit(self) -> Result<()> {
-        rollups::apply(&self.tx, &self.deltas)?;
+    pub fn commit(mut self) -> Result<()> {
+        rollups::apply(&mut self.tx, &self.deltas)?;
         self.tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'flushed_event' AND CAST(value AS INTEGER) = ?2",
-            [self.next_event - 1, self.first_event - 1],
+            "UPDATE meta SET value = ?1 WHERE key = 'flushed_event' AND CAST(value AS BIGINT) = ?2",
+            args![&(self.next_event - 1).to_string(), self.first_event - 1],
         )?;
-        Ok(self.tx.commit()?)
+        self.committed = true;
+        self.tx.commit()
     }
 }
 

@@ -1,46 +1,46 @@
 //! Events in SQL. The table is append-only with one index, on (site, time), which grows at its end; a
 //! visit's events are found by the id range its row records (see `migrations/0002_visit_event_ranges.sql`).
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::args;
 use crate::domain::event::{NewEvent, stored_pairs};
 use crate::domain::stats::contribution::{self, EventRef};
 use crate::error::Result;
+use crate::storage::sql::Conn;
 
 /// The highest event id in use (0 for none).
-pub fn max_id(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")?
-        .query_row([], |r| r.get(0))?)
+pub fn max_id(conn: &mut Conn) -> Result<i64> {
+    conn.value("SELECT COALESCE(MAX(id), 0) FROM events", &[])
 }
 
 /// The id the next event gets: above every id in use and above the watermark of rows written, so that an
 /// id freed by erasure or retention is never used again (events after the watermark are the ones a
 /// restart after a crash recounts).
-pub fn next_id(conn: &Connection) -> Result<i64> {
-    let watermark: i64 = conn
-        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'flushed_event'")?
-        .query_row([], |r| r.get(0))?;
+pub fn next_id(conn: &mut Conn) -> Result<i64> {
+    let watermark: i64 = conn.value(
+        "SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'flushed_event'",
+        &[],
+    )?;
     Ok(max_id(conn)?.max(watermark) + 1)
 }
 
 /// Appends an event with the id the writer gave it.
-pub fn insert(conn: &Connection, id: i64, visit_id: i64, e: &NewEvent) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert(conn: &mut Conn, id: i64, visit_id: i64, e: &NewEvent) -> Result<()> {
+    conn.execute(
         "INSERT INTO events (id, site_id, visit_id, ts, name, path, props, engaged_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        id,
-        e.site,
-        visit_id,
-        e.ts,
-        e.name,
-        e.path,
-        e.props,
-        e.engaged_ms
-    ])?;
+        args![
+            id,
+            &e.site,
+            visit_id,
+            e.ts,
+            &e.name,
+            &e.path,
+            &e.props,
+            e.engaged_ms
+        ],
+    )?;
     Ok(())
 }
 
@@ -48,10 +48,8 @@ pub(crate) const DELETE_OF_VISIT: &str =
     "DELETE FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1";
 
 /// Deletes a visit's events, which lie between `first` and `last` (event ids).
-pub fn delete_of_visit(conn: &Connection, visit: i64, first: i64, last: i64) -> Result<usize> {
-    Ok(conn
-        .prepare_cached(DELETE_OF_VISIT)?
-        .execute(params![visit, first, last])?)
+pub fn delete_of_visit(conn: &mut Conn, visit: i64, first: i64, last: i64) -> Result<usize> {
+    conn.execute(DELETE_OF_VISIT, args![visit, first, last])
 }
 
 #[derive(Debug, Serialize)]
@@ -69,14 +67,13 @@ pub(crate) const EXPORT_OF_VISIT: &str = "SELECT ts, name, path, props, engaged_
 
 /// A visit's events, which lie between `first` and `last` (event ids).
 pub fn export_of_visit(
-    conn: &Connection,
+    conn: &mut Conn,
     site: &str,
     visit: i64,
     first: i64,
     last: i64,
 ) -> Result<Vec<EventExport>> {
-    let mut stmt = conn.prepare_cached(EXPORT_OF_VISIT)?;
-    let rows = stmt.query_map(params![visit, first, last], |r| {
+    conn.rows(EXPORT_OF_VISIT, args![visit, first, last], |r| {
         let props: Option<String> = r.get(3)?;
         Ok(EventExport {
             site: site.to_string(),
@@ -86,8 +83,7 @@ pub fn export_of_visit(
             props: props.and_then(|p| serde_json::from_str(&p).ok()),
             engaged_ms: r.get(4)?,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    })
 }
 
 /// An event as the statistics read it back.
@@ -114,29 +110,28 @@ impl StoredEvent {
 }
 
 /// A visit's events, which lie between `first` and `last` (event ids), in order.
-pub fn of_visit(conn: &Connection, visit: i64, first: i64, last: i64) -> Result<Vec<StoredEvent>> {
-    let mut stmt = conn.prepare_cached(
+pub fn of_visit(conn: &mut Conn, visit: i64, first: i64, last: i64) -> Result<Vec<StoredEvent>> {
+    conn.rows(
         "SELECT id, ts, name, path, props, COALESCE(engaged_ms, 0) FROM events
          WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map(params![visit, first, last], |r| {
-        let props: Option<String> = r.get(4)?;
-        Ok(StoredEvent {
-            id: r.get(0)?,
-            ts: r.get(1)?,
-            name: r.get(2)?,
-            path: r.get(3)?,
-            props: stored_pairs(props.as_deref()),
-            engaged_ms: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        args![visit, first, last],
+        |r| {
+            let props: Option<String> = r.get(4)?;
+            Ok(StoredEvent {
+                id: r.get(0)?,
+                ts: r.get(1)?,
+                name: r.get(2)?,
+                path: r.get(3)?,
+                props: stored_pairs(props.as_deref()),
+                engaged_ms: r.get(5)?,
+            })
+        },
+    )
 }
 
 /// The page of an event.
-pub fn path_of(conn: &Connection, id: i64) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT path FROM events WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?)
+pub fn path_of(conn: &mut Conn, id: i64) -> Result<Option<String>> {
+    conn.row("SELECT path FROM events WHERE id = ?1", args![id], |r| {
+        r.get(0)
+    })
 }

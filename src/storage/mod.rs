@@ -7,7 +7,9 @@
 pub mod consents;
 mod database;
 pub mod db;
+pub mod engine;
 pub mod events;
+pub mod postgres;
 mod readers;
 pub mod receipts;
 pub mod retention;
@@ -15,6 +17,7 @@ pub mod rollups;
 pub mod scrub;
 pub mod sessions;
 pub mod sites;
+pub mod sql;
 pub mod stats;
 pub mod users;
 pub mod visits;
@@ -24,9 +27,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::args;
 use crate::domain::consent::{ConsentId, ConsentRecord};
 use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
@@ -37,9 +40,11 @@ use crate::domain::visits::{VISIT_TIMEOUT_SECS, visitor_key};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 pub use database::{ConsentLogRow, Database, PurgeStep, Seeder};
+use engine::{Location, Owned};
 use readers::ReadPool;
 use retention::PurgeReport;
 use sites::SiteRow;
+use sql::Conn;
 use writer::{ErasureReport, EventOutcome, Job, Op, Outcome, Writer, WriterHealth};
 
 impl From<rusqlite::Error> for Error {
@@ -120,13 +125,21 @@ impl Store {
     /// Opens the database (creating and migrating it), mends what an unclean stop left and starts the
     /// writer thread.
     pub fn start(
-        path: &Path,
+        location: &Location,
         cache: Arc<ConsentCache>,
         metrics: Arc<Metrics>,
     ) -> Result<(Store, WriterGuard)> {
-        let conn = db::open_and_migrate(path)?;
-        db::check_after_unclean_stop(&conn, path)?;
-        let mut writer = Writer::new(conn, cache, crate::now())?;
+        let conn = match location {
+            Location::Sqlite(path) => {
+                let conn = db::open_and_migrate(path)?;
+                db::check_after_unclean_stop(&conn, path)?;
+                Owned::Lite(conn)
+            }
+            Location::Postgres(url) => Owned::Pg(Box::new(sql::off_runtime(|| {
+                postgres::open_and_migrate(url, crate::now())
+            })?)),
+        };
+        let mut writer = sql::off_runtime(|| Writer::new(conn, cache, crate::now()))?;
         writer.metrics = metrics.writer.clone();
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let health = Arc::new(WriterHealth::running());
@@ -137,9 +150,9 @@ impl Store {
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         let store = Store {
             jobs: tx,
-            readers: Arc::new(ReadPool::new(path.to_path_buf())),
+            readers: Arc::new(ReadPool::new(location.clone())),
             health,
-            side: Arc::new(sessions::SideWriter::new(path.to_path_buf())),
+            side: Arc::new(sessions::SideWriter::new(location.clone())),
             scrub_owed: Arc::default(),
             metrics,
         };
@@ -162,16 +175,26 @@ impl Store {
         self.jobs.max_capacity() - self.jobs.capacity()
     }
 
-    /// Bytes of the database file and its write-ahead log.
-    pub fn database_bytes(&self) -> u64 {
-        let db = &self.readers.path;
-        let mut wal = db.clone().into_os_string();
+    /// Bytes of the database: on SQLite its file and write-ahead log, on PostgreSQL what the server
+    /// reports for the database.
+    pub async fn database_bytes(&self) -> Result<u64> {
+        let Some(db) = self.readers.location.sqlite_path() else {
+            return self
+                .read(|c| c.value("SELECT pg_database_size(current_database())", &[]))
+                .await;
+        };
+        let mut wal = db.to_path_buf().into_os_string();
         wal.push("-wal");
-        [db.as_path(), Path::new(&wal)]
+        Ok([db, Path::new(&wal)]
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
-            .sum()
+            .sum())
+    }
+
+    /// Which engine stores the data.
+    pub fn engine(&self) -> sql::Engine {
+        self.readers.location.engine()
     }
 
     /// Resolves when the writer thread ended.
@@ -203,7 +226,7 @@ impl Store {
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
         let readers = self.readers.clone();
         actix_web::web::block(move || readers.with(f))
@@ -279,7 +302,7 @@ impl Store {
             .scrub_owed
             .swap(false, std::sync::atomic::Ordering::SeqCst);
         self.metrics.retention(&total);
-        if deleted || owed {
+        if (deleted || owed) && self.engine() == sql::Engine::Sqlite {
             let started = std::time::Instant::now();
             match self.scrub().await {
                 Ok(r) => tracing::info!(
@@ -304,7 +327,12 @@ impl Store {
         let mut report = scrub::ScrubReport::default();
         let mut only: Option<Arc<std::collections::HashSet<u32>>> = None;
         for _ in 0..scrub::ROUNDS {
-            let planned = self.read(move |c| scrub::plan(c, only.as_deref())).await?;
+            let planned = self
+                .read(move |c| match c {
+                    Conn::Lite(c) => scrub::plan(c, only.as_deref()),
+                    Conn::Pg(_) => Ok(Vec::new()),
+                })
+                .await?;
             let mut changed = Vec::new();
             for chunk in planned.chunks(scrub::CHUNK) {
                 match self.write(Op::Scrub(chunk.to_vec())).await? {
@@ -357,10 +385,8 @@ impl Store {
         let readers = self.readers.clone();
         actix_web::web::block(move || {
             readers.with_snapshot(stats_workers().min(queries.len()), |conns| {
-                let mut workers: Vec<stats::SqlSource> = conns
-                    .iter_mut()
-                    .map(|conn| stats::SqlSource { conn })
-                    .collect();
+                let mut workers: Vec<stats::SqlSource> =
+                    conns.into_iter().map(stats::SqlSource::new).collect();
                 let answers = parallel::run_batch(&mut workers, &queries);
                 release_freed_memory();
                 Ok(answers)
@@ -373,9 +399,9 @@ impl Store {
     /// When a site's first visit started (for the period `all`).
     pub async fn first_visit(&self, site: String) -> Result<Option<i64>> {
         self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT MIN(started_at) FROM visits WHERE site_id = ?1")?
-                    .query_row([site], |r| r.get(0))?,
+            c.value(
+                "SELECT MIN(started_at) FROM visits WHERE site_id = ?1",
+                args![&site],
             )
         })
         .await
@@ -390,22 +416,19 @@ impl Store {
         last: i32,
         limit: usize,
     ) -> Result<Vec<String>> {
+        let position = match self.engine() {
+            sql::Engine::Sqlite => "instr(value, char(31))",
+            sql::Engine::Postgres => "strpos(value, chr(31))",
+        };
         self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT DISTINCT substr(value, 1, instr(value, char(31)) - 1) AS k FROM rollups
-                 WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY k LIMIT ?5",
-            )?
-            .query_map(
-                rusqlite::params![
-                    site,
-                    crate::domain::stats::dims::PROP,
-                    first,
-                    last,
-                    limit as i64
-                ],
+            c.rows(
+                &format!(
+                    "SELECT DISTINCT substr(value, 1, {position} - 1) AS k FROM rollups
+                     WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY k LIMIT ?5"
+                ),
+                args![&site, crate::domain::stats::dims::PROP, first, last, limit],
                 |r| r.get(0),
-            )?
-            .collect::<rusqlite::Result<Vec<String>>>()?)
+            )
         })
         .await
     }
@@ -420,48 +443,44 @@ impl Store {
     ) -> Result<crate::domain::dashboard::consent::ConsentGroups> {
         self.read(move |c| {
             let range = "FROM consents WHERE site_id = ?1 AND created_at >= ?2 AND created_at < ?3";
-            let p = rusqlite::params![site, from, to];
-            let mut g = crate::domain::dashboard::consent::ConsentGroups::default();
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT created_at / 900 * 900, action, COUNT(*) {range} GROUP BY 1, 2"
-            ))?;
-            g.by_time_action = stmt
-                .query_map(p, |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT revision, choices, COUNT(*) {range} GROUP BY 1, 2"
-            ))?;
-            g.by_revision_choices = stmt
-                .query_map(p, |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            for (column, limit, out) in [
-                ("language", 50, &mut g.by_language),
-                ("page_path", 20, &mut g.by_page),
-            ] {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT COALESCE({column}, ''), SUM(grants_analytics), COUNT(*) {range}
-                     GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT {limit}"
-                ))?;
-                *out = stmt
-                    .query_map(p, |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get::<_, i64>(1)? as u64,
-                            r.get::<_, i64>(2)? as u64,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
+            let p = args![&site, from, to];
+            fn two<A: sql::Col, B: sql::Col>(r: &sql::Row) -> Result<(A, B)> {
+                Ok((r.get(0)?, r.get(1)?))
             }
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT revision, MIN(created_at) {range} GROUP BY 1"
-            ))?;
-            g.revisions = stmt
-                .query_map(p, |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+            fn three<A: sql::Col, B: sql::Col, C: sql::Col>(r: &sql::Row) -> Result<(A, B, C)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            }
+            let by_share = |c: &mut Conn, column: &str, limit: usize| {
+                c.rows(
+                    &format!(
+                        "SELECT COALESCE({column}, ''), CAST(SUM(grants_analytics) AS BIGINT), COUNT(*) {range}
+                         GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT {limit}"
+                    ),
+                    p,
+                    three,
+                )
+            };
+            let g = crate::domain::dashboard::consent::ConsentGroups {
+                by_time_action: c.rows(
+                    &format!(
+                        "SELECT created_at / 900 * 900, action, COUNT(*) {range} GROUP BY 1, 2"
+                    ),
+                    p,
+                    three,
+                )?,
+                by_revision_choices: c.rows(
+                    &format!("SELECT revision, choices, COUNT(*) {range} GROUP BY 1, 2"),
+                    p,
+                    three,
+                )?,
+                by_language: by_share(c, "language", 50)?,
+                by_page: by_share(c, "page_path", 20)?,
+                revisions: c.rows(
+                    &format!("SELECT revision, MIN(created_at) {range} GROUP BY 1"),
+                    p,
+                    two,
+                )?,
+            };
             Ok(g)
         })
         .await
@@ -471,13 +490,11 @@ impl Store {
     pub async fn active_visitors(&self, site: String, since: i64) -> Result<u64> {
         self.flush().await?;
         self.read(move |c| {
-            let n: i64 = c
-                .prepare_cached(
-                    "SELECT COUNT(DISTINCT visitor) FROM visits
-                     WHERE site_id = ?1 AND started_at >= ?2 AND last_at >= ?3",
-                )?
-                .query_row(rusqlite::params![site, since - 86_400, since], |r| r.get(0))?;
-            Ok(n.max(0) as u64)
+            c.value(
+                "SELECT COUNT(DISTINCT visitor) FROM visits
+                 WHERE site_id = ?1 AND started_at >= ?2 AND last_at >= ?3",
+                args![&site, since - 86_400, since],
+            )
         })
         .await
     }
@@ -495,12 +512,11 @@ impl Store {
     /// When a site's policy revision took effect (Unix seconds), for its privacy notice.
     pub async fn revision_started(&self, site: String, revision: u32) -> Result<Option<i64>> {
         self.read(move |c| {
-            use rusqlite::OptionalExtension;
-            Ok(c.prepare_cached(
+            c.row(
                 "SELECT created_at FROM site_revisions WHERE site_id = ?1 AND revision = ?2",
-            )?
-            .query_row(rusqlite::params![site, revision], |r| r.get(0))
-            .optional()?)
+                args![&site, revision],
+                |r| r.get(0),
+            )
         })
         .await
     }
@@ -519,8 +535,10 @@ impl Store {
 
     /// The sites now, for start-up (blocking).
     pub fn sites_blocking(&self) -> Result<(i64, Vec<SiteRow>)> {
-        self.readers
-            .with(|c| Ok((sites::generation(c)?, sites::list(c)?)))
+        sql::off_runtime(|| {
+            self.readers
+                .with(|c| Ok((sites::generation(c)?, sites::list(c)?)))
+        })
     }
 
     /// Everything stored about a consent id: its consent history, and on every site the visits of the

@@ -2,10 +2,11 @@
 //! removed rows of, the time and the rows removed per kind; each retention run stores its cut-off and
 //! counts. A receipt holds no personal data: no consent id, visitor key, page or address.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use crate::args;
 use crate::error::Result;
+use crate::storage::sql::Conn;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Receipt {
@@ -58,62 +59,65 @@ impl Receipt {
     }
 }
 
-pub fn insert(conn: &Connection, r: &Receipt) -> Result<()> {
-    conn.prepare_cached(
+pub fn insert(conn: &mut Conn, r: &Receipt) -> Result<()> {
+    conn.execute(
         "INSERT INTO deletion_receipts (created_at, kind, site_id, cutoff, consent_records, visits, events)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        r.created_at,
-        r.kind,
-        r.site,
-        r.cutoff,
-        r.consent_records as i64,
-        r.visits as i64,
-        r.events as i64
-    ])?;
+        args![
+            r.created_at,
+            r.kind,
+            &r.site,
+            r.cutoff,
+            r.consent_records,
+            r.visits,
+            r.events
+        ],
+    )?;
     Ok(())
 }
 
 /// The latest receipts, newest first.
-pub fn latest(conn: &Connection, limit: usize) -> Result<Vec<Receipt>> {
-    let mut stmt = conn.prepare_cached(
+pub fn latest(conn: &mut Conn, limit: usize) -> Result<Vec<Receipt>> {
+    conn.rows(
         "SELECT created_at, kind, site_id, cutoff, consent_records, visits, events FROM deletion_receipts
          ORDER BY id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |r| {
-        let kind: String = r.get(1)?;
-        Ok(Receipt {
-            created_at: r.get(0)?,
-            kind: if kind == "erasure" {
-                "erasure"
-            } else {
-                "retention"
-            },
-            site: r.get(2)?,
-            cutoff: r.get(3)?,
-            consent_records: r.get::<_, i64>(4)? as usize,
-            visits: r.get::<_, i64>(5)? as usize,
-            events: r.get::<_, i64>(6)? as usize,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        args![limit],
+        |r| {
+            let kind: String = r.get(1)?;
+            Ok(Receipt {
+                created_at: r.get(0)?,
+                kind: if kind == "erasure" {
+                    "erasure"
+                } else {
+                    "retention"
+                },
+                site: r.get(2)?,
+                cutoff: r.get(3)?,
+                consent_records: r.get(4)?,
+                visits: r.get(5)?,
+                events: r.get(6)?,
+            })
+        },
+    )
 }
 
 /// Deletes the consent records of `id`, per site: (site, records removed).
 pub fn delete_consents_by_site(
-    conn: &Connection,
+    conn: &mut Conn,
     id: crate::domain::consent::ConsentId,
 ) -> Result<Vec<(String, usize)>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("{} RETURNING site_id", super::consents::DELETE_OF))?;
     let mut by_site: Vec<(String, usize)> = Vec::new();
-    for site in stmt.query_map([id.to_string()], |r| r.get::<_, String>(0))? {
-        let site = site?;
-        match by_site.iter_mut().find(|(s, _)| *s == site) {
-            Some((_, n)) => *n += 1,
-            None => by_site.push((site, 1)),
-        }
-    }
+    conn.for_each(
+        &format!("{} RETURNING site_id", super::consents::DELETE_OF),
+        args![&id.to_string()],
+        |r| {
+            let site: String = r.get(0)?;
+            match by_site.iter_mut().find(|(s, _)| *s == site) {
+                Some((_, n)) => *n += 1,
+                None => by_site.push((site, 1)),
+            }
+            Ok(())
+        },
+    )?;
     Ok(by_site)
 }

@@ -8,13 +8,14 @@
 //! transaction each, so that the writer's other work (or, for a command, a running server's writer) waits
 //! for one slice at most, never for the whole run.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use crate::args;
 use crate::domain::consent::ConsentId;
 use crate::domain::stats::period::{Zone, date_of_day};
 use crate::error::Result;
 use crate::storage::rollups;
+use crate::storage::sql::{Conn, Engine};
 
 /// Where retention cuts one site.
 #[derive(Debug, Clone)]
@@ -68,72 +69,71 @@ pub struct Purged {
 /// consent records older than `cutoff`, Unix seconds), or, with `dry_run`, counts all of it. `assent site
 /// remove` deletes a site's rows with it, so the sites with data are the sites there are; going site by
 /// site lets every statement walk a (site, time) index.
-pub fn purge(conn: &Connection, cutoff: i64, cuts: &[SiteCut], dry_run: bool) -> Result<Purged> {
-    let limit = if dry_run { -1 } else { SLICE as i64 };
-    conn.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS purged_visits (id INTEGER PRIMARY KEY);
-         DELETE FROM temp.purged_visits;",
-    )?;
+pub fn purge(conn: &mut Conn, cutoff: i64, cuts: &[SiteCut], dry_run: bool) -> Result<Purged> {
+    let limit = if dry_run { i64::MAX } else { SLICE as i64 };
+    conn.batch(match conn.engine() {
+        Engine::Sqlite => {
+            "CREATE TEMP TABLE IF NOT EXISTS purged_visits (id INTEGER PRIMARY KEY);
+             DELETE FROM temp.purged_visits;"
+        }
+        Engine::Postgres => {
+            "CREATE TEMP TABLE IF NOT EXISTS purged_visits (id BIGINT PRIMARY KEY);
+             DELETE FROM purged_visits;"
+        }
+    })?;
     for cut in cuts {
-        conn.prepare_cached(
-            "INSERT INTO temp.purged_visits SELECT id FROM visits WHERE site_id = ?1 AND started_at < ?2
+        conn.execute(
+            "INSERT INTO purged_visits SELECT id FROM visits WHERE site_id = ?1 AND started_at < ?2
              ORDER BY started_at LIMIT ?3",
-        )?
-        .execute(params![cut.site, cut.visits_before, limit])?;
+            args![&cut.site, cut.visits_before, limit],
+        )?;
     }
     // Events only ever follow their visit's first event, so the purged visits' events all lie below the
     // highest last event among them: one range scan from the table's start, which earlier purges emptied.
-    let last: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(last_event), 0) FROM visits WHERE id IN (SELECT id FROM temp.purged_visits)",
-        [],
-        |r| r.get(0),
+    let last: i64 = conn.value(
+        "SELECT COALESCE(MAX(last_event), 0) FROM visits WHERE id IN (SELECT id FROM purged_visits)",
+        &[],
     )?;
     let mut out = Purged::default();
     let of_purged_visits =
-        "FROM events WHERE id <= ?1 AND visit_id IN (SELECT id FROM temp.purged_visits)";
+        "FROM events WHERE id <= ?1 AND visit_id IN (SELECT id FROM purged_visits)";
     if dry_run {
-        out.report.events = conn.query_row(
-            &format!("SELECT COUNT(*) {of_purged_visits}"),
-            [last],
-            |r| r.get::<_, i64>(0),
-        )? as usize;
-        out.report.visits = conn.query_row("SELECT COUNT(*) FROM temp.purged_visits", [], |r| {
-            r.get::<_, i64>(0)
-        })? as usize;
+        out.report.events =
+            conn.value(&format!("SELECT COUNT(*) {of_purged_visits}"), args![last])?;
+        out.report.visits = conn.value("SELECT COUNT(*) FROM purged_visits", &[])?;
         for cut in cuts {
-            out.report.consent_records += conn.query_row(
+            out.report.consent_records += conn.value::<usize>(
                 "SELECT COUNT(*) FROM consents WHERE site_id = ?1 AND created_at < ?2",
-                params![cut.site, cutoff],
-                |r| r.get::<_, i64>(0),
-            )? as usize;
+                args![&cut.site, cutoff],
+            )?;
         }
         return Ok(out);
     }
-    out.report.events = conn.execute(&format!("DELETE {of_purged_visits}"), [last])?;
+    out.report.events = conn.execute(&format!("DELETE {of_purged_visits}"), args![last])?;
     out.report.visits = conn.execute(
-        "DELETE FROM visits WHERE id IN (SELECT id FROM temp.purged_visits)",
-        [],
+        "DELETE FROM visits WHERE id IN (SELECT id FROM purged_visits)",
+        &[],
     )?;
     out.more = out.report.visits >= SLICE;
     for cut in cuts {
         let site = &cut.site;
         // The rollups of the days that go (nothing more to do after the first slice).
         rollups::delete_through(conn, site, cut.days_through)?;
-        let mut stmt = conn.prepare_cached(
+        let ids: Vec<String> = conn.rows(
             "DELETE FROM consents WHERE id IN
                (SELECT id FROM consents WHERE site_id = ?1 AND created_at < ?2 ORDER BY created_at LIMIT ?3)
              RETURNING consent_id",
+            args![site, cutoff, limit],
+            |r| r.get(0),
         )?;
-        let ids = stmt.query_map(params![site, cutoff, limit], |r| r.get::<_, String>(0))?;
-        let before = out.report.consent_records;
-        for id in ids {
-            out.report.consent_records += 1;
-            if let Some(id) = ConsentId::parse(&id?) {
-                out.consent_ids.push(id.0);
-            }
-        }
-        out.more |= out.report.consent_records - before >= SLICE;
+        out.report.consent_records += ids.len();
+        out.consent_ids.extend(
+            ids.iter()
+                .filter_map(|id| ConsentId::parse(id))
+                .map(|id| id.0),
+        );
+        out.more |= ids.len() >= SLICE;
     }
-    conn.execute("DELETE FROM temp.purged_visits", [])?;
+    conn.execute("DELETE FROM purged_visits", &[])?;
     Ok(out)
 }

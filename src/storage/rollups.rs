@@ -2,13 +2,13 @@
 //! visitor numbers merged into chunked multisets), retention and site removal, and counting a site's
 //! rollups afresh from its rows (after a time zone change, or for data older than the rollups).
 
-use rusqlite::{Connection, OptionalExtension, params};
-
+use crate::args;
 use crate::domain::stats::contribution::{self, Deltas, Figures, Key, VisitKey};
 use crate::domain::stats::dims::{self, VISIT_DIMS};
 use crate::domain::stats::period::Zone;
 use crate::domain::stats::visitors;
 use crate::error::Result;
+use crate::storage::sql::Conn;
 use crate::storage::{events, visits};
 
 /// Largest encoded chunk of visitor numbers: a row's numbers are stored in pieces that each fill most of
@@ -51,7 +51,7 @@ fn codes() -> impl Iterator<Item = u16> {
 }
 
 /// Applies gathered changes.
-pub fn apply(conn: &Connection, deltas: &Deltas) -> Result<()> {
+pub fn apply(conn: &mut Conn, deltas: &Deltas) -> Result<()> {
     let mut rows: Vec<(&Key, &contribution::Delta)> = deltas.rows.iter().collect();
     // In key order, so that neighbouring rows share pages.
     rows.sort_by(|a, b| a.0.cmp(b.0));
@@ -61,74 +61,69 @@ pub fn apply(conn: &Connection, deltas: &Deltas) -> Result<()> {
         if d.is_noop() {
             continue;
         }
-        let left: (i64, i64, i64, i64, i64, i64) = conn
-            .prepare_cached(
-                "INSERT INTO rollups (site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (site_id, dim, day, value) DO UPDATE SET
-                   visits = visits + excluded.visits, pageviews = pageviews + excluded.pageviews,
-                   events = events + excluded.events, bounces = bounces + excluded.bounces,
-                   duration = duration + excluded.duration, engaged_ms = engaged_ms + excluded.engaged_ms
-                 RETURNING visits, pageviews, events, bounces, duration, engaged_ms",
-            )?
-            .query_row(
-                params![
-                    key.site,
-                    key.dim,
-                    key.day,
-                    key.value,
-                    d.visits,
-                    d.pageviews,
-                    d.events,
-                    d.bounces,
-                    d.duration,
-                    d.engaged_ms
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-            )?;
+        let left: Option<(i64, i64, i64, i64, i64, i64)> = conn.row(
+            "INSERT INTO rollups (site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (site_id, dim, day, value) DO UPDATE SET
+               visits = rollups.visits + excluded.visits, pageviews = rollups.pageviews + excluded.pageviews,
+               events = rollups.events + excluded.events, bounces = rollups.bounces + excluded.bounces,
+               duration = rollups.duration + excluded.duration,
+               engaged_ms = rollups.engaged_ms + excluded.engaged_ms
+             RETURNING visits, pageviews, events, bounces, duration, engaged_ms",
+            args![
+                &key.site,
+                key.dim,
+                key.day,
+                &key.value,
+                d.visits,
+                d.pageviews,
+                d.events,
+                d.bounces,
+                d.duration,
+                d.engaged_ms
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )?;
         if !d.add.is_empty() {
             add_numbers(conn, key, d.add)?;
         }
         if !d.remove.is_empty() {
             remove_numbers(conn, key, d.remove)?;
         }
-        if left == (0, 0, 0, 0, 0, 0) {
-            conn.prepare_cached(
+        if left == Some((0, 0, 0, 0, 0, 0)) {
+            conn.execute(
                 "DELETE FROM rollups WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
-            )?
-            .execute(params![key.site, key.dim, key.day, key.value])?;
+                args![&key.site, key.dim, key.day, &key.value],
+            )?;
         }
     }
     Ok(())
 }
 
-fn write_chunk(conn: &Connection, key: &Key, chunk: i64, numbers: &[u32]) -> Result<()> {
+fn write_chunk(conn: &mut Conn, key: &Key, chunk: i64, numbers: &[u32]) -> Result<()> {
     if numbers.is_empty() {
-        conn.prepare_cached(
+        conn.execute(
             "DELETE FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4 AND chunk = ?5",
-        )?
-        .execute(params![key.site, key.dim, key.day, key.value, chunk])?;
+            args![&key.site, key.dim, key.day, &key.value, chunk],
+        )?;
     } else {
-        conn.prepare_cached(
+        conn.execute(
             "INSERT INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (site_id, dim, day, value, chunk) DO UPDATE SET numbers = excluded.numbers",
-        )?
-        .execute(params![key.site, key.dim, key.day, key.value, chunk, visitors::encode(numbers)])?;
+            args![&key.site, key.dim, key.day, &key.value, chunk, &visitors::encode(numbers)],
+        )?;
     }
     Ok(())
 }
 
 /// Adds numbers to a row's last chunk, starting new chunks as it fills.
-fn add_numbers(conn: &Connection, key: &Key, mut add: Vec<u32>) -> Result<()> {
-    let last: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached(
-            "SELECT chunk, numbers FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4
-             ORDER BY chunk DESC LIMIT 1",
-        )?
-        .query_row(params![key.site, key.dim, key.day, key.value], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
+fn add_numbers(conn: &mut Conn, key: &Key, mut add: Vec<u32>) -> Result<()> {
+    let last: Option<(i64, Vec<u8>)> = conn.row(
+        "SELECT chunk, numbers FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4
+         ORDER BY chunk DESC LIMIT 1",
+        args![&key.site, key.dim, key.day, &key.value],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let (mut chunk, mut set) = match last {
         Some((c, bytes)) => (c, visitors::decode(&bytes)),
         None => (0, Vec::new()),
@@ -144,16 +139,13 @@ fn add_numbers(conn: &Connection, key: &Key, mut add: Vec<u32>) -> Result<()> {
 
 /// Takes one occurrence of each number out of a row's chunks, newest first (a visit's entries were
 /// mostly added recently).
-fn remove_numbers(conn: &Connection, key: &Key, mut gone: Vec<u32>) -> Result<()> {
-    let chunks: Vec<(i64, Vec<u8>)> = conn
-        .prepare_cached(
-            "SELECT chunk, numbers FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4
-             ORDER BY chunk DESC",
-        )?
-        .query_map(params![key.site, key.dim, key.day, key.value], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+fn remove_numbers(conn: &mut Conn, key: &Key, mut gone: Vec<u32>) -> Result<()> {
+    let chunks: Vec<(i64, Vec<u8>)> = conn.rows(
+        "SELECT chunk, numbers FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4
+         ORDER BY chunk DESC",
+        args![&key.site, key.dim, key.day, &key.value],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     for (chunk, bytes) in chunks {
         if gone.is_empty() {
             break;
@@ -175,33 +167,36 @@ fn remove_numbers(conn: &Connection, key: &Key, mut gone: Vec<u32>) -> Result<()
 }
 
 /// Deletes a site's rollups of local days up to `last_day` (retention).
-pub fn delete_through(conn: &Connection, site: &str, last_day: i32) -> Result<()> {
+pub fn delete_through(conn: &mut Conn, site: &str, last_day: i32) -> Result<()> {
     for code in codes() {
         for table in ["rollups", "rollup_visitors"] {
-            conn.prepare_cached(&format!(
-                "DELETE FROM {table} WHERE site_id = ?1 AND dim = ?2 AND day <= ?3"
-            ))?
-            .execute(params![site, code, last_day])?;
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE site_id = ?1 AND dim = ?2 AND day <= ?3"),
+                args![site, code, last_day],
+            )?;
         }
     }
     Ok(())
 }
 
 /// Deletes every rollup of a site (removal, or before counting afresh).
-pub fn delete_site(conn: &Connection, site: &str) -> Result<()> {
+pub fn delete_site(conn: &mut Conn, site: &str) -> Result<()> {
     for table in ["rollups", "rollup_visitors", "rollup_zones"] {
-        conn.prepare_cached(&format!("DELETE FROM {table} WHERE site_id = ?1"))?
-            .execute([site])?;
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE site_id = ?1"),
+            args![site],
+        )?;
     }
     Ok(())
 }
 
 /// The time zone a site's rollups were counted in (None: never counted).
-pub fn zone_of(conn: &Connection, site: &str) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT timezone FROM rollup_zones WHERE site_id = ?1")?
-        .query_row([site], |r| r.get(0))
-        .optional()?)
+pub fn zone_of(conn: &mut Conn, site: &str) -> Result<Option<String>> {
+    conn.row(
+        "SELECT timezone FROM rollup_zones WHERE site_id = ?1",
+        args![site],
+        |r| r.get(0),
+    )
 }
 
 /// The rollup key and figures of a stored visit.
@@ -228,7 +223,7 @@ pub fn visit_key<'a>(v: &'a visits::StoredVisit, zone: Zone, salt: u64) -> (Visi
 /// Counts a site's rollups afresh from its visits and events, in the given time zone. Returns the visits
 /// counted.
 pub fn rebuild(
-    conn: &Connection,
+    conn: &mut Conn,
     site: &str,
     zone: Zone,
     timezone: &str,
@@ -252,8 +247,11 @@ pub fn rebuild(
         counted += batch.len();
         apply(conn, &deltas)?;
     }
-    conn.prepare_cached("INSERT OR REPLACE INTO rollup_zones (site_id, timezone) VALUES (?1, ?2)")?
-        .execute(params![site, timezone])?;
+    conn.execute(
+        "INSERT INTO rollup_zones (site_id, timezone) VALUES (?1, ?2)
+         ON CONFLICT (site_id) DO UPDATE SET timezone = excluded.timezone",
+        args![site, timezone],
+    )?;
     Ok(counted)
 }
 

@@ -3,39 +3,39 @@
 //! from another process, they use a connection of their own (SQLite serialises the two writers), so a
 //! login never waits behind a batch of events.
 
-use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-use super::{Store, db, users};
+use super::engine::{Location, Owned};
+use super::sql::Conn;
+use super::{Store, users};
+use crate::args;
 use crate::domain::dashboard::auth::{self, IDLE_SECS, TOUCH_SECS};
 use crate::domain::site::SiteConfig;
 use crate::error::{Error, Result};
 
 /// The one connection the dashboard's writes use, opened on first use.
 pub struct SideWriter {
-    path: PathBuf,
-    conn: Mutex<Option<Connection>>,
+    location: Location,
+    conn: Mutex<Option<Owned>>,
 }
 
 impl SideWriter {
-    pub fn new(path: PathBuf) -> SideWriter {
+    pub fn new(location: Location) -> SideWriter {
         SideWriter {
-            path,
+            location,
             conn: Mutex::new(None),
         }
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            *guard = Some(db::open(&self.path)?);
+        if !guard.as_ref().is_some_and(Owned::is_usable) {
+            *guard = Some(self.location.open()?);
         }
-        let conn = guard
+        let owned = guard
             .as_mut()
             .ok_or_else(|| Error::Internal("no account connection".into()))?;
-        f(conn)
+        f(&mut owned.conn())
     }
 }
 
@@ -73,38 +73,36 @@ pub struct KeyRow {
     pub created_at: i64,
 }
 
-fn sites_of(conn: &Connection, user: i64) -> Result<Vec<String>> {
-    Ok(conn
-        .prepare_cached("SELECT site_id FROM user_sites WHERE user_id = ?1 ORDER BY site_id")?
-        .query_map([user], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?)
+fn sites_of(conn: &mut Conn, user: i64) -> Result<Vec<String>> {
+    conn.rows(
+        "SELECT site_id FROM user_sites WHERE user_id = ?1 ORDER BY site_id",
+        args![user],
+        |r| r.get(0),
+    )
 }
 
 /// Opens a session for a user; returns its token (only its digest is stored).
-pub fn create(conn: &Connection, user: i64, now: i64) -> Result<String> {
+pub fn create(conn: &mut Conn, user: i64, now: i64) -> Result<String> {
     let token = auth::new_token().ok_or_else(|| Error::Internal("no randomness".into()))?;
     conn.execute(
         "DELETE FROM sessions WHERE last_seen <= ?1",
-        [now - IDLE_SECS],
+        args![now - IDLE_SECS],
     )?;
     conn.execute(
         "INSERT INTO sessions (token_hash, user_id, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
-        params![auth::token_digest(&token), user, now],
+        args![&auth::token_digest(&token), user, now],
     )?;
     Ok(token)
 }
 
 /// The session of a token: its user and when it was last used, if it is still open.
-pub fn lookup(conn: &Connection, token: &str, now: i64) -> Result<Option<(SessionUser, i64)>> {
-    let row: Option<(i64, String, bool, i64)> = conn
-        .prepare_cached(
-            "SELECT u.id, u.email, u.is_admin, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = ?1",
-        )?
-        .query_row([auth::token_digest(token)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
+pub fn lookup(conn: &mut Conn, token: &str, now: i64) -> Result<Option<(SessionUser, i64)>> {
+    let row: Option<(i64, String, bool, i64)> = conn.row(
+        "SELECT u.id, u.email, u.is_admin, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = ?1",
+        args![&auth::token_digest(token)],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let Some((id, email, admin, last_seen)) = row else {
         return Ok(None);
     };
@@ -127,11 +125,12 @@ pub fn lookup(conn: &Connection, token: &str, now: i64) -> Result<Option<(Sessio
     )))
 }
 
-pub fn list_users(conn: &Connection) -> Result<Vec<UserRow>> {
-    let rows: Vec<(i64, String, bool, i64)> = conn
-        .prepare_cached("SELECT id, email, is_admin, created_at FROM users ORDER BY email")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+pub fn list_users(conn: &mut Conn) -> Result<Vec<UserRow>> {
+    let rows: Vec<(i64, String, bool, i64)> = conn.rows(
+        "SELECT id, email, is_admin, created_at FROM users ORDER BY email",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     rows.into_iter()
         .map(|(id, email, admin, created_at)| {
             Ok(UserRow {
@@ -149,31 +148,29 @@ pub fn list_users(conn: &Connection) -> Result<Vec<UserRow>> {
         .collect()
 }
 
-pub fn list_keys(conn: &Connection, user: i64) -> Result<Vec<KeyRow>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, name, created_at FROM api_keys WHERE user_id = ?1 ORDER BY created_at, id",
-        )?
-        .query_map([user], |r| {
+pub fn list_keys(conn: &mut Conn, user: i64) -> Result<Vec<KeyRow>> {
+    conn.rows(
+        "SELECT id, name, created_at FROM api_keys WHERE user_id = ?1 ORDER BY created_at, id",
+        args![user],
+        |r| {
             Ok(KeyRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 created_at: r.get(2)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?)
+        },
+    )
 }
 
 /// Checks a login in about the same time whether or not the address has an account (an unknown address
 /// is checked against a decoy hash), so that timing does not tell which addresses have one.
-pub fn check_login_evenly(conn: &Connection, email: &str, password: &str) -> Result<Option<i64>> {
+pub fn check_login_evenly(conn: &mut Conn, email: &str, password: &str) -> Result<Option<i64>> {
     static DECOY: OnceLock<String> = OnceLock::new();
-    let row: Option<(i64, String)> = conn
-        .prepare_cached("SELECT id, password_hash FROM users WHERE email = ?1")?
-        .query_row([email.trim().to_ascii_lowercase()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
+    let row: Option<(i64, String)> = conn.row(
+        "SELECT id, password_hash FROM users WHERE email = ?1",
+        args![&email.trim().to_ascii_lowercase()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     match row {
         Some((id, hash)) => Ok(users::verify_password(password, &hash).then_some(id)),
         None => {
@@ -185,11 +182,10 @@ pub fn check_login_evenly(conn: &Connection, email: &str, password: &str) -> Res
     }
 }
 
-fn email_of(conn: &Connection, user: i64) -> Result<String> {
-    conn.query_row("SELECT email FROM users WHERE id = ?1", [user], |r| {
+fn email_of(conn: &mut Conn, user: i64) -> Result<String> {
+    conn.row("SELECT email FROM users WHERE id = ?1", args![user], |r| {
         r.get(0)
-    })
-    .optional()?
+    })?
     .ok_or_else(|| Error::NotFound("no such user".into()))
 }
 
@@ -197,7 +193,7 @@ impl Store {
     async fn accounts<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
     {
         let side = self.side.clone();
         actix_web::web::block(move || side.with(f))
@@ -227,7 +223,7 @@ impl Store {
             self.accounts(move |c| {
                 c.execute(
                     "UPDATE sessions SET last_seen = ?2 WHERE token_hash = ?1",
-                    params![digest, now],
+                    args![&digest, now],
                 )?;
                 Ok(())
             })
@@ -241,7 +237,7 @@ impl Store {
         self.accounts(move |c| {
             c.execute(
                 "DELETE FROM sessions WHERE token_hash = ?1",
-                [auth::token_digest(&token)],
+                args![&auth::token_digest(&token)],
             )?;
             Ok(())
         })
@@ -268,15 +264,14 @@ impl Store {
         }
         let hash = users::hash_password(&new)?;
         self.accounts(move |c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                params![user, hash],
-            )?;
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
-            let token = create(&tx, user, now)?;
-            tx.commit()?;
-            Ok(token)
+            c.transaction(|tx| {
+                tx.execute(
+                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                    args![user, &hash],
+                )?;
+                tx.execute("DELETE FROM sessions WHERE user_id = ?1", args![user])?;
+                create(tx, user, now)
+            })
         })
         .await
     }
@@ -298,13 +293,13 @@ impl Store {
             return Err(Error::bad("the password must be at least 10 characters"));
         }
         self.accounts(move |c| {
-            let tx = c.transaction()?;
-            users::add_user(&tx, &email, &password, admin, now)?;
-            for site in &sites {
-                users::grant_site(&tx, &email, site)?;
-            }
-            tx.commit()?;
-            Ok(())
+            c.transaction(|tx| {
+                users::add_user(tx, &email, &password, admin, now)?;
+                for site in &sites {
+                    users::grant_site(tx, &email, site)?;
+                }
+                Ok(())
+            })
         })
         .await
     }
@@ -312,11 +307,10 @@ impl Store {
     /// Removes a user, with their sessions, keys and grants; false when there was none.
     pub async fn remove_user(&self, user: i64) -> Result<bool> {
         self.accounts(move |c| {
-            let tx = c.transaction()?;
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
-            let n = tx.execute("DELETE FROM users WHERE id = ?1", [user])?;
-            tx.commit()?;
-            Ok(n > 0)
+            c.transaction(|tx| {
+                tx.execute("DELETE FROM sessions WHERE user_id = ?1", args![user])?;
+                Ok(tx.execute("DELETE FROM users WHERE id = ?1", args![user])? > 0)
+            })
         })
         .await
     }
@@ -339,7 +333,7 @@ impl Store {
         self.accounts(move |c| {
             Ok(c.execute(
                 "DELETE FROM api_keys WHERE id = ?1 AND user_id = ?2",
-                params![key, user],
+                args![key, user],
             )? > 0)
         })
         .await
@@ -414,36 +408,33 @@ mod tests {
     #[test]
     fn sessions_expire_and_follow_their_user() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = db::open_and_migrate(&dir.path().join("s.db")).unwrap();
-        users::add_user(&conn, "v@example.com", "a long password", false, 1).unwrap();
-        users::grant_site(&conn, "v@example.com", "demo").unwrap();
-        let token = create(&conn, 1, 1000).unwrap();
-        let (user, _) = lookup(&conn, &token, 1000 + IDLE_SECS - 1)
-            .unwrap()
-            .unwrap();
+        let mut lite = crate::storage::db::open_and_migrate(&dir.path().join("s.db")).unwrap();
+        let conn = &mut Conn::Lite(&mut lite);
+        users::add_user(conn, "v@example.com", "a long password", false, 1).unwrap();
+        users::grant_site(conn, "v@example.com", "demo").unwrap();
+        let token = create(conn, 1, 1000).unwrap();
+        let (user, _) = lookup(conn, &token, 1000 + IDLE_SECS - 1).unwrap().unwrap();
         assert_eq!(user.sites, ["demo"]);
         assert!(user.may_read("demo") && !user.may_read("other"));
-        assert!(lookup(&conn, &token, 1000 + IDLE_SECS).unwrap().is_none());
-        assert!(lookup(&conn, "nope", 1000).unwrap().is_none());
+        assert!(lookup(conn, &token, 1000 + IDLE_SECS).unwrap().is_none());
+        assert!(lookup(conn, "nope", 1000).unwrap().is_none());
         assert_eq!(
-            check_login_evenly(&conn, " V@example.com", "a long password").unwrap(),
+            check_login_evenly(conn, " V@example.com", "a long password").unwrap(),
             Some(1)
         );
         assert_eq!(
-            check_login_evenly(&conn, "v@example.com", "wrong").unwrap(),
+            check_login_evenly(conn, "v@example.com", "wrong").unwrap(),
             None
         );
         assert_eq!(
-            check_login_evenly(&conn, "x@example.com", "a long password").unwrap(),
+            check_login_evenly(conn, "x@example.com", "a long password").unwrap(),
             None
         );
-        let stored: String = conn
-            .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
-            .unwrap();
+        let stored: String = conn.value("SELECT token_hash FROM sessions", &[]).unwrap();
         assert_ne!(stored, token);
-        conn.execute("DELETE FROM users", []).unwrap();
+        conn.execute("DELETE FROM users", &[]).unwrap();
         assert_eq!(
-            conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+            conn.value::<i64>("SELECT COUNT(*) FROM sessions", &[])
                 .unwrap(),
             0
         );

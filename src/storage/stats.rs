@@ -1,12 +1,13 @@
 //! What the statistics engine reads: rollup rows with their visitor numbers, and visits with their events
 //! for what rollups cannot answer. Implements the engine's [`Source`] over a read-only connection.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
+use crate::args;
 use crate::domain::event::stored_pairs;
 use crate::domain::stats::contribution::kind_of;
 use crate::domain::stats::dims::{PROP_SEPARATOR, VISIT_DIMS};
@@ -16,20 +17,29 @@ use crate::domain::stats::results::Acc;
 use crate::domain::stats::rollups::RollupRow;
 use crate::domain::stats::visitors;
 use crate::error::{Error, Result};
+use crate::storage::sql::{Arg, Conn};
 
 /// The engine's source over one read connection, held exclusively: a parallel batch hands each worker
 /// thread a source of its own (a shared reference to a connection cannot cross threads).
 pub struct SqlSource<'a> {
-    pub conn: &'a mut Connection,
+    conn: RefCell<Conn<'a>>,
 }
 
-impl SqlSource<'_> {
+impl<'a> SqlSource<'a> {
+    pub fn new(conn: Conn<'a>) -> SqlSource<'a> {
+        SqlSource {
+            conn: RefCell::new(conn),
+        }
+    }
+
     fn salt(&self, site: &str) -> Result<u64> {
         let secret: Vec<u8> = self
             .conn
-            .prepare_cached("SELECT secret FROM sites WHERE id = ?1")?
-            .query_row([site], |r| r.get(0))
-            .map_err(|_| Error::NotFound(format!("unknown site {site:?}")))?;
+            .borrow_mut()
+            .row("SELECT secret FROM sites WHERE id = ?1", args![site], |r| {
+                r.get(0)
+            })?
+            .ok_or_else(|| Error::NotFound(format!("unknown site {site:?}")))?;
         Ok(visitors::salt_of(&secret))
     }
 }
@@ -98,13 +108,9 @@ fn placeholders(n: usize) -> String {
 
 /// The visits a request reads: the site's in the period, narrowed by its pushed-down conditions; the
 /// condition and its arguments.
-fn visits_where(req: &FactsRequest) -> (String, Vec<SqlValue>) {
+fn visits_where(req: &FactsRequest) -> (String, Vec<Arg<'_>>) {
     let mut sql = String::from("site_id = ? AND started_at >= ? AND started_at < ?");
-    let mut args = vec![
-        SqlValue::Text(req.site.clone()),
-        SqlValue::Integer(req.from),
-        SqlValue::Integer(req.to),
-    ];
+    let mut args = vec![Arg::Text(&req.site), Arg::Int(req.from), Arg::Int(req.to)];
     for (i, values) in &req.visit_in {
         let column = VISIT_COLUMNS[*i];
         let unset = if values.iter().any(String::is_empty) {
@@ -116,7 +122,7 @@ fn visits_where(req: &FactsRequest) -> (String, Vec<SqlValue>) {
             " AND ({column} IN ({}){unset})",
             placeholders(values.len())
         ));
-        args.extend(values.iter().cloned().map(SqlValue::Text));
+        args.extend(values.iter().map(|v| Arg::Text(v)));
     }
     (sql, args)
 }
@@ -145,9 +151,14 @@ impl Source for SqlSource<'_> {
             // Every value is >= "" and < a string of U+10FFFF.
             None => (String::new(), char::MAX.to_string()),
         };
+        let mut conn = self.conn.borrow_mut();
+        let conn = match &mut *conn {
+            Conn::Lite(c) => &**c,
+            pg => return rollups_joined(pg, site, code, first_day, last_day, &low, &high),
+        };
         // Both tables are read in (day, value) order, their primary key's, and joined as they go: no
         // sort, no map of the visitor numbers.
-        let mut numbers_stmt = self.conn.prepare_cached(
+        let mut numbers_stmt = conn.prepare_cached(
             "SELECT day, value, numbers FROM rollup_visitors
              WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 AND value >= ?5 AND value < ?6
              ORDER BY day, value, chunk",
@@ -155,7 +166,7 @@ impl Source for SqlSource<'_> {
         let mut numbers =
             numbers_stmt.query(params![site, code, first_day, last_day, low, high])?;
         let mut pending = numbers.next()?;
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = conn.prepare_cached(
             "SELECT day, value, visits, pageviews, events, bounces, duration, engaged_ms FROM rollups
              WHERE site_id = ?1 AND dim = ?2 AND day BETWEEN ?3 AND ?4 AND value >= ?5 AND value < ?6
              ORDER BY day, value",
@@ -222,16 +233,10 @@ impl Source for SqlSource<'_> {
                         {columns}
                  FROM visits WHERE {visits_where}"
             );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(&args))?;
             let mut dims = vec![0u32; loaded.len()];
-            while let Some(r) = rows.next()? {
+            self.conn.borrow_mut().for_each(&sql, &args, |r| {
                 for (column, slot) in dims.iter_mut().enumerate() {
-                    let s = r
-                        .get_ref(9 + column)?
-                        .as_str()
-                        .map_err(rusqlite::Error::from)?;
-                    *slot = facts.intern(s);
+                    *slot = facts.intern(r.str(9 + column)?);
                 }
                 let (started, engaged, last_at): (i64, i64, i64) =
                     (r.get(1)?, r.get(5)?, r.get(6)?);
@@ -242,8 +247,8 @@ impl Source for SqlSource<'_> {
                 let visit = VisitFact {
                     start: started,
                     visitor: visitors::number(salt, r.get(2)?),
-                    pageviews: r.get::<_, i64>(3)?.clamp(0, u32::MAX as i64) as u32,
-                    events: r.get::<_, i64>(4)?.clamp(0, u32::MAX as i64) as u32,
+                    pageviews: r.get::<i64>(3)?.clamp(0, u32::MAX as i64) as u32,
+                    events: r.get::<i64>(4)?.clamp(0, u32::MAX as i64) as u32,
                     duration: crate::domain::stats::contribution::duration(
                         engaged, started, last_at,
                     )
@@ -253,7 +258,8 @@ impl Source for SqlSource<'_> {
                     dims_at: 0,
                 };
                 facts.add_visit(visit, &dims);
-            }
+                Ok(())
+            })?;
         }
         if !req.events || facts.visits.is_empty() {
             return Ok(Arc::new(facts));
@@ -263,7 +269,7 @@ impl Source for SqlSource<'_> {
         // Events lie in their visits' id ranges; with fewer visits than the period holds, the storage
         // skips the others' events before reading their columns.
         let mut events_where = String::from("id BETWEEN ? AND ?");
-        let mut event_args = vec![SqlValue::Integer(low), SqlValue::Integer(high)];
+        let mut event_args = vec![Arg::Int(low), Arg::Int(high)];
         if !req.visit_in.is_empty() {
             events_where.push_str(&format!(
                 " AND visit_id IN (SELECT id FROM visits WHERE {visits_where})"
@@ -272,27 +278,21 @@ impl Source for SqlSource<'_> {
         }
         if let Some(pages) = &req.page_in {
             events_where.push_str(&format!(" AND path IN ({})", placeholders(pages.len())));
-            event_args.extend(pages.iter().cloned().map(SqlValue::Text));
+            event_args.extend(pages.iter().map(|p| Arg::Text(p)));
         }
         let props = if req.props { "props" } else { "NULL" };
         let sql = format!(
             "SELECT visit_id, name, path, {props}, COALESCE(engaged_ms, 0) FROM events WHERE {events_where}"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(&event_args))?;
-        while let Some(r) = rows.next()? {
+        self.conn.borrow_mut().for_each(&sql, &event_args, |r| {
             let Some(visit) = by_visit.get(r.get(0)?) else {
-                continue;
+                return Ok(());
             };
-            let name = r.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            let name = r.str(1)?;
             let kind = kind_of(name);
             let name = facts.intern(name);
-            let page = facts.intern(r.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?);
-            let (props_first, props_len) = match r
-                .get_ref(3)?
-                .as_str_or_null()
-                .map_err(rusqlite::Error::from)?
-            {
+            let page = facts.intern(r.str(2)?);
+            let (props_first, props_len) = match r.opt_str(3)? {
                 Some(stored) => facts.add_props(&stored_pairs(Some(stored))),
                 None => (0, 0),
             };
@@ -308,7 +308,8 @@ impl Source for SqlSource<'_> {
                     engaged_ms: engaged.clamp(0, u32::MAX as i64) as u32,
                 },
             );
-        }
+            Ok(())
+        })?;
         facts.seal();
         if req.page_in.is_some() {
             // Only events on the required pages were read: the other visits cannot count.
@@ -316,4 +317,56 @@ impl Source for SqlSource<'_> {
         }
         Ok(Arc::new(facts))
     }
+}
+
+/// The rollup rows of one code with their visitor numbers in one statement (PostgreSQL: one connection
+/// streams one statement at a time), in (day, value) order; a row repeats once per chunk of numbers.
+fn rollups_joined(
+    conn: &mut Conn,
+    site: &str,
+    code: u16,
+    first_day: i32,
+    last_day: i32,
+    low: &str,
+    high: &str,
+) -> Result<Vec<RollupRow>> {
+    let mut out: Vec<RollupRow> = Vec::new();
+    conn.for_each(
+        "SELECT r.day, r.value, r.visits, r.pageviews, r.events, r.bounces, r.duration, r.engaged_ms, v.numbers
+         FROM rollups r LEFT JOIN rollup_visitors v
+           ON v.site_id = r.site_id AND v.dim = r.dim AND v.day = r.day AND v.value = r.value
+         WHERE r.site_id = ?1 AND r.dim = ?2 AND r.day BETWEEN ?3 AND ?4 AND r.value >= ?5 AND r.value < ?6
+         ORDER BY r.day, r.value, v.chunk",
+        args![site, code, first_day, last_day, low, high],
+        |r| {
+            let day: i32 = r.get(0)?;
+            let value = r.str(1)?;
+            let same = out
+                .last()
+                .is_some_and(|last| last.day == day && last.value == value);
+            if !same {
+                let figure = |i| -> Result<u64> { Ok(r.get::<i64>(i)?.max(0) as u64) };
+                out.push(RollupRow {
+                    day,
+                    dim: code,
+                    value: value.to_string(),
+                    acc: Acc {
+                        visits: figure(2)?,
+                        pageviews: figure(3)?,
+                        events: figure(4)?,
+                        bounces: figure(5)?,
+                        duration: figure(6)?,
+                        engaged_ms: figure(7)?,
+                        visitors: Vec::with_capacity(figure(2)?.min(1 << 20) as usize),
+                        visitor_parts: Vec::new(),
+                    },
+                });
+            }
+            if let (Some(row), Some(numbers)) = (out.last_mut(), r.opt_blob(8)?) {
+                visitors::decode_into(numbers, &mut row.acc.visitors);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }

@@ -2,68 +2,64 @@
 //! back for a visitor (export, erasure, the writer's look-up of a visit it no longer holds), and repaired
 //! from their events after a crash.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::args;
 use crate::domain::event::NewEvent;
 use crate::domain::stats::dims::VISIT_DIMS;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, VisitState};
 use crate::error::Result;
+use crate::storage::sql::{Conn, Engine, Row};
 
 /// Inserts the row of a visit opened by `e`, stored as event `first_event`; returns the visit id.
-pub fn insert(conn: &Connection, e: &NewEvent, visitor: i64, first_event: i64) -> Result<i64> {
+pub fn insert(conn: &mut Conn, e: &NewEvent, visitor: i64, first_event: i64) -> Result<i64> {
     let pageview = e.name == "pageview";
-    let id = conn
-        .prepare_cached(
+    conn.value(
             "INSERT INTO visits (site_id, visitor, started_at, last_at, entry_page, exit_page, pageviews, events, engaged_ms,
                                  referrer, source, utm_source, utm_medium, utm_campaign, utm_content, utm_term,
                                  country, browser, os, device, screen, first_event, last_event)
              VALUES (?1, ?2, ?3, ?3, ?4, ?4, ?5, 1, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?19, ?18, ?18)
              RETURNING id",
-        )?
-        .query_row(
-            params![
-                e.site,
-                visitor,
-                e.ts,
-                e.path,
-                pageview as i64,
-                e.engaged_ms.unwrap_or(0),
-                e.referrer,
-                e.source,
-                e.utm_source,
-                e.utm_medium,
-                e.utm_campaign,
-                e.utm_content,
-                e.utm_term,
-                e.country,
-                e.browser,
-                e.os,
-                e.device,
-                first_event,
-                e.screen,
-            ],
-            |r| r.get(0),
-        )?;
-    Ok(id)
+        args![
+            &e.site,
+            visitor,
+            e.ts,
+            &e.path,
+            pageview,
+            e.engaged_ms.unwrap_or(0),
+            &e.referrer,
+            &e.source,
+            &e.utm_source,
+            &e.utm_medium,
+            &e.utm_campaign,
+            &e.utm_content,
+            &e.utm_term,
+            &e.country,
+            &e.browser,
+            &e.os,
+            &e.device,
+            first_event,
+            &e.screen,
+        ],
+    )
 }
 
 /// Writes a visit's in-memory aggregates to its row; the exit page is the path of its latest page view.
-pub fn write(conn: &Connection, v: &VisitState) -> Result<()> {
-    conn.prepare_cached(
+pub fn write(conn: &mut Conn, v: &VisitState) -> Result<()> {
+    conn.execute(
         "UPDATE visits SET last_at = ?2, last_event = ?3, pageviews = ?4, events = ?5, engaged_ms = ?6,
                            exit_page = COALESCE((SELECT path FROM events WHERE id = ?7), exit_page)
          WHERE id = ?1",
-    )?
-    .execute(params![
-        v.id,
-        v.last_at,
-        v.last_event,
-        v.pageviews,
-        v.events,
-        v.engaged_ms,
-        v.exit_event
-    ])?;
+        args![
+            v.id,
+            v.last_at,
+            v.last_event,
+            v.pageviews,
+            v.events,
+            v.engaged_ms,
+            v.exit_event
+        ],
+    )?;
     Ok(())
 }
 
@@ -73,18 +69,12 @@ pub(crate) const OPEN_OF: &str =
 
 /// The latest visit of a visitor, if it may still be open at `now`: the writer's look-up of a visit it
 /// dropped from memory.
-pub fn open_of(
-    conn: &Connection,
-    site: &str,
-    visitor: i64,
-    now: i64,
-) -> Result<Option<StoredVisit>> {
-    let id: Option<i64> = conn
-        .prepare_cached(OPEN_OF)?
-        .query_row(params![site, visitor, now - VISIT_TIMEOUT_SECS], |r| {
-            r.get(0)
-        })
-        .optional()?;
+pub fn open_of(conn: &mut Conn, site: &str, visitor: i64, now: i64) -> Result<Option<StoredVisit>> {
+    let id: Option<i64> = conn.row(
+        OPEN_OF,
+        args![site, visitor, now - VISIT_TIMEOUT_SECS],
+        |r| r.get(0),
+    )?;
     match id {
         Some(id) => stored(conn, id),
         None => Ok(None),
@@ -136,7 +126,7 @@ const STORED: &str = "SELECT id, site_id, visitor, started_at, last_at, first_ev
             COALESCE(utm_term, ''), COALESCE(country, ''), browser, os, device, screen, entry_page, exit_page
      FROM visits";
 
-fn stored_from(r: &rusqlite::Row) -> rusqlite::Result<StoredVisit> {
+fn stored_from(r: &Row) -> Result<StoredVisit> {
     let mut dims: [String; VISIT_DIMS.len()] = Default::default();
     for (i, d) in dims.iter_mut().enumerate() {
         *d = r.get(10 + i)?;
@@ -156,37 +146,42 @@ fn stored_from(r: &rusqlite::Row) -> rusqlite::Result<StoredVisit> {
     })
 }
 
-pub fn stored(conn: &Connection, id: i64) -> Result<Option<StoredVisit>> {
-    Ok(conn
-        .prepare_cached(&format!("{STORED} WHERE id = ?1"))?
-        .query_row([id], stored_from)
-        .optional()?)
+pub fn stored(conn: &mut Conn, id: i64) -> Result<Option<StoredVisit>> {
+    conn.row(&format!("{STORED} WHERE id = ?1"), args![id], stored_from)
 }
 
 /// The visits of a visitor on a site.
-pub fn stored_of_visitor(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<StoredVisit>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{STORED} WHERE site_id = ?1 AND visitor = ?2 ORDER BY id"
-    ))?;
-    let rows = stmt.query_map(params![site, visitor], stored_from)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+pub fn stored_of_visitor(conn: &mut Conn, site: &str, visitor: i64) -> Result<Vec<StoredVisit>> {
+    conn.rows(
+        &format!("{STORED} WHERE site_id = ?1 AND visitor = ?2 ORDER BY id"),
+        args![site, visitor],
+        stored_from,
+    )
 }
 
 /// Visits in id order from a point: a walk along the table's own b-tree (`+site_id` keeps the planner
 /// off the site's indexes, which would sort every later visit of the site for each page of the walk:
-/// quadratic, an hour at ten million events).
+/// quadratic, an hour at ten million events). PostgreSQL has no such hint, nor needs it (its planner
+/// weighs the id index against the sort).
 pub(crate) const AFTER_IN_ORDER: &str = "WHERE +site_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+const AFTER_IN_ORDER_PG: &str = "WHERE site_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
 
 /// Every visit of a site after id `after`, at most `limit`, in id order (for counting statistics afresh).
 pub fn stored_after(
-    conn: &Connection,
+    conn: &mut Conn,
     site: &str,
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredVisit>> {
-    let mut stmt = conn.prepare_cached(&format!("{STORED} {AFTER_IN_ORDER}"))?;
-    let rows = stmt.query_map(params![site, after, limit], stored_from)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    let order = match conn.engine() {
+        Engine::Sqlite => AFTER_IN_ORDER,
+        Engine::Postgres => AFTER_IN_ORDER_PG,
+    };
+    conn.rows(
+        &format!("{STORED} {order}"),
+        args![site, after, limit],
+        stored_from,
+    )
 }
 
 /// Where a visit's events lie.
@@ -202,51 +197,48 @@ pub(crate) const RANGES_OF: &str = "SELECT id, first_event, last_event, last_at 
      WHERE site_id = ?1 AND visitor = ?2 ORDER BY id";
 
 /// The visits of a visitor on a site, with the id range of their events.
-pub fn ranges_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<EventRange>> {
-    let mut stmt = conn.prepare_cached(RANGES_OF)?;
-    let rows = stmt.query_map(params![site, visitor], |r| {
+pub fn ranges_of(conn: &mut Conn, site: &str, visitor: i64) -> Result<Vec<EventRange>> {
+    conn.rows(RANGES_OF, args![site, visitor], |r| {
         Ok(EventRange {
             visit: r.get(0)?,
             first_event: r.get(1)?,
             last_event: r.get(2)?,
             last_at: r.get(3)?,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    })
 }
 
 pub(crate) const DELETE_OF_VISITOR: &str = "DELETE FROM visits WHERE site_id = ?1 AND visitor = ?2";
 
-pub fn delete_of_visitor(conn: &Connection, site: &str, visitor: i64) -> Result<usize> {
-    Ok(conn
-        .prepare_cached(DELETE_OF_VISITOR)?
-        .execute(params![site, visitor])?)
+pub fn delete_of_visitor(conn: &mut Conn, site: &str, visitor: i64) -> Result<usize> {
+    conn.execute(DELETE_OF_VISITOR, args![site, visitor])
 }
 
 /// Recomputes, from their events, the visits of every event after `watermark` (the events not yet
 /// reflected in visit rows when the last writer stopped without writing them). Returns the visits mended.
 /// Each visit's events are read in the id range from its first event to its last one after the watermark.
-pub fn repair_after(conn: &Connection, watermark: i64) -> Result<usize> {
-    let visits: Vec<(i64, i64, i64)> = conn
-        .prepare(
-            "SELECT v.id, v.first_event, late.last_event FROM visits v
-             JOIN (SELECT visit_id, MAX(id) AS last_event FROM events WHERE id > ?1 GROUP BY visit_id) AS late
-               ON late.visit_id = v.id",
-        )?
-        .query_map([watermark], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+pub fn repair_after(conn: &mut Conn, watermark: i64) -> Result<usize> {
+    let visits: Vec<(i64, i64, i64)> = conn.rows(
+        "SELECT v.id, v.first_event, late.last_event FROM visits v
+         JOIN (SELECT visit_id, MAX(id) AS last_event FROM events WHERE id > ?1 GROUP BY visit_id) AS late
+           ON late.visit_id = v.id",
+        args![watermark],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     for (visit, first_event, last_event) in &visits {
         conn.execute(
             "UPDATE visits SET last_at = a.last_at, last_event = a.last_event, pageviews = a.pageviews,
                                events = a.events, engaged_ms = a.engaged_ms,
                                exit_page = COALESCE(a.exit_page, visits.exit_page)
-             FROM (SELECT MAX(ts) AS last_at, MAX(id) AS last_event, SUM(name = 'pageview') AS pageviews,
-                          SUM(name <> 'engagement') AS events, COALESCE(SUM(engaged_ms), 0) AS engaged_ms,
+             FROM (SELECT MAX(ts) AS last_at, MAX(id) AS last_event,
+                          SUM(CASE WHEN name = 'pageview' THEN 1 ELSE 0 END) AS pageviews,
+                          SUM(CASE WHEN name <> 'engagement' THEN 1 ELSE 0 END) AS events,
+                          CAST(COALESCE(SUM(engaged_ms), 0) AS BIGINT) AS engaged_ms,
                           (SELECT path FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1
                            AND name = 'pageview' ORDER BY id DESC LIMIT 1) AS exit_page
                    FROM events WHERE id BETWEEN ?2 AND ?3 AND visit_id = ?1) AS a
              WHERE visits.id = ?1",
-            params![visit, first_event, last_event],
+            args![*visit, *first_event, *last_event],
         )?;
     }
     Ok(visits.len())
@@ -275,13 +267,13 @@ pub struct VisitExport {
     pub device: String,
 }
 
-pub fn export_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<VisitExport>> {
-    let mut stmt = conn.prepare_cached(
+pub fn export_of(conn: &mut Conn, site: &str, visitor: i64) -> Result<Vec<VisitExport>> {
+    conn.rows(
         "SELECT started_at, last_at, entry_page, exit_page, pageviews, events, engaged_ms, referrer, source,
                 utm_source, utm_medium, utm_campaign, utm_content, utm_term, country, browser, os, device
          FROM visits WHERE site_id = ?1 AND visitor = ?2 ORDER BY id",
-    )?;
-    let rows = stmt.query_map(params![site, visitor], |r| {
+        args![site, visitor],
+        |r| {
         Ok(VisitExport {
             site: site.to_string(),
             started_at: r.get(0)?,
@@ -303,6 +295,6 @@ pub fn export_of(conn: &Connection, site: &str, visitor: i64) -> Result<Vec<Visi
             os: r.get(16)?,
             device: r.get(17)?,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        },
+    )
 }

@@ -17,6 +17,7 @@ use assent::settings::{FlagSettings, Settings};
 use assent::state::AppState;
 use serde_json::{Value, json};
 
+pub mod engine;
 pub mod prometheus;
 
 pub const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -61,6 +62,8 @@ pub fn cli(dir: &Path, args: &[&str]) -> (bool, String, String) {
 pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub state: Arc<AppState>,
+    /// The scratch database when the suite runs on PostgreSQL (see [`engine`]).
+    pub pg: Option<assent::storage::postgres::ScratchDatabase>,
 }
 
 impl TestApp {
@@ -75,12 +78,16 @@ impl TestApp {
     /// The demo and "other" sites, whatever `setup` adds to the database, then the app.
     pub fn build(
         env: &[(&str, &str)],
-        setup: impl FnOnce(&mut assent::storage::Database),
+        setup: impl FnOnce(&mut assent::storage::Database) + Send,
     ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let s = settings(dir.path(), env);
-        {
-            let mut db = assent::storage::Database::open(&s.db_path()).expect("db");
+        let pg = engine::scratch_database();
+        let mut env: Vec<(&str, &str)> = env.to_vec();
+        let engine_env = engine::engine_env(&pg);
+        env.extend(engine_env.iter().map(|(k, v)| (*k, v.as_str())));
+        let s = settings(dir.path(), &env);
+        assent::storage::sql::off_runtime(|| {
+            let mut db = assent::storage::Database::connect(&s.location()).expect("db");
             assent::commands::site::add(
                 &mut db,
                 "demo",
@@ -91,22 +98,36 @@ impl TestApp {
             assent::commands::site::add(&mut db, "other", vec!["other.example".into()], None)
                 .expect("other site");
             setup(&mut db);
-        }
+        });
         let (state, _writer) = AppState::open(s).expect("state");
-        TestApp { dir, state }
+        TestApp { dir, state, pg }
     }
 
     pub fn data(&self) -> web::Data<AppState> {
         web::Data::from(self.state.clone())
     }
 
+    /// The SQLite file itself (tests of SQLite's own behaviour).
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.state.settings.db_path()).expect("open db")
     }
 
+    /// A connection to the store, whichever its engine (PostgreSQL's only where no runtime runs: see
+    /// [`TestApp::with_sql`]).
+    pub fn sql(&self) -> assent::storage::engine::Owned {
+        engine::open(&self.state.settings.location())
+    }
+
+    /// Runs `f` on a connection to the store, off the test's runtime.
+    pub fn with_sql<T: Send>(
+        &self,
+        f: impl FnOnce(&mut assent::storage::sql::Conn) -> T + Send,
+    ) -> T {
+        assent::storage::sql::off_runtime(|| f(&mut self.sql().conn()))
+    }
+
     pub fn count(&self, table: &str) -> i64 {
-        self.db()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        self.with_sql(|c| c.value(&format!("SELECT COUNT(*) FROM {table}"), &[]))
             .expect("count")
     }
 }

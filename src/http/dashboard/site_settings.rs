@@ -496,10 +496,10 @@ pub async fn add(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>)
                 .map(String::from)
                 .collect();
             let name = Some(get("name")).filter(|n| !n.is_empty());
-            let path = state.settings.db_path();
+            let location = state.settings.location();
             let (site, doms, nm) = (id.clone(), domains, name);
             let outcome = web::block(move || -> anyhow::Result<()> {
-                let mut db = crate::storage::Database::open(&path)?;
+                let mut db = crate::storage::Database::connect(&location)?;
                 crate::commands::site::add(&mut db, &site, doms, nm)
             })
             .await

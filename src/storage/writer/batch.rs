@@ -7,8 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::Connection;
-
 use super::counting;
 use super::{EventOutcome, Op, Outcome, WriterSite};
 use crate::domain::consent::{ConsentId, ConsentRecord};
@@ -19,6 +17,7 @@ use crate::domain::visits::{OpenVisits, VisitKey, VisitState, visitor_key};
 use crate::error::{Error, Result};
 use crate::storage::receipts::{self, Receipt};
 use crate::storage::retention::SiteCut;
+use crate::storage::sql::Conn;
 use crate::storage::writer::ErasureReport;
 use crate::storage::{consents, events, retention, rollups, scrub, visits};
 
@@ -51,7 +50,7 @@ pub(super) struct Committed {
 }
 
 pub(super) struct Batch<'a> {
-    conn: &'a Connection,
+    conn: Conn<'a>,
     now: i64,
     sites: &'a HashMap<String, WriterSite>,
     cache: &'a ConsentCache,
@@ -75,13 +74,14 @@ pub(super) struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     pub fn new(
-        conn: &'a Connection,
+        mut conn: Conn<'a>,
         now: i64,
         sites: &'a HashMap<String, WriterSite>,
         cache: &'a ConsentCache,
         open: &'a OpenVisits,
         pending: &'a Deltas,
     ) -> Result<Batch<'a>> {
+        let next_event = events::next_id(&mut conn)?;
         Ok(Batch {
             conn,
             now,
@@ -90,7 +90,7 @@ impl<'a> Batch<'a> {
             open,
             pending,
             deltas: Deltas::default(),
-            next_event: events::next_id(conn)?,
+            next_event,
             staged: HashMap::new(),
             touched: HashSet::new(),
             looked_up: HashMap::new(),
@@ -118,9 +118,9 @@ impl<'a> Batch<'a> {
     pub fn flush_all(&mut self) -> Result<()> {
         self.flush_where(|_| true)?;
         if !self.flushed {
-            rollups::apply(self.conn, self.pending)?;
+            rollups::apply(&mut self.conn, self.pending)?;
         }
-        rollups::apply(self.conn, &self.deltas)?;
+        rollups::apply(&mut self.conn, &self.deltas)?;
         self.deltas = Deltas::default();
         self.flushed = true;
         self.flushed_through = Some(self.last_event());
@@ -150,10 +150,10 @@ impl<'a> Batch<'a> {
                 continue;
             };
             if v.dirty {
-                visits::write(self.conn, v)?;
+                visits::write(&mut self.conn, v)?;
                 v.dirty = false;
             }
-            counting::count_visit(self.conn, &mut self.deltas, &site, v)?;
+            counting::count_visit(&mut self.conn, &mut self.deltas, &site, v)?;
         }
         Ok(())
     }
@@ -186,7 +186,7 @@ impl<'a> Batch<'a> {
                     .iter()
                     .map(|(name, s)| SiteCut::new(name, s.zone, *cutoff))
                     .collect();
-                let purged = retention::purge(self.conn, *cutoff, &cuts, false)?;
+                let purged = retention::purge(&mut self.conn, *cutoff, &cuts, false)?;
                 let by_num: Vec<(u32, i64)> = cuts
                     .iter()
                     .filter_map(|c| self.sites.get(&c.site).map(|s| (s.num, c.visits_before)))
@@ -213,10 +213,14 @@ impl<'a> Batch<'a> {
                 Ok(Ok(Outcome::Done))
             }
             Op::Receipt(receipt) => {
-                receipts::insert(self.conn, receipt)?;
+                receipts::insert(&mut self.conn, receipt)?;
                 Ok(Ok(Outcome::Done))
             }
-            Op::Scrub(pages) => Ok(Ok(Outcome::Scrubbed(scrub::apply(self.conn, pages)?))),
+            // Pages are SQLite's: PostgreSQL gets no scrub jobs (see `Store::purge`).
+            Op::Scrub(pages) => Ok(Ok(Outcome::Scrubbed(match &self.conn {
+                Conn::Lite(c) => scrub::apply(c, pages)?,
+                Conn::Pg(_) => scrub::Applied::default(),
+            }))),
             // The checkpoint follows the commit (see `Writer::run_batch`).
             Op::Checkpoint => Ok(Ok(Outcome::Done)),
             Op::Crash => Ok(Ok(Outcome::Done)),
@@ -233,7 +237,7 @@ impl<'a> Batch<'a> {
                 rec.revision, site.revision
             ))));
         }
-        consents::append(self.conn, rec)?;
+        consents::append(&mut self.conn, rec)?;
         let id = rec.consent_id.0;
         self.touched.insert(id);
         self.effects.push(Effect::Remember(id, rec.latest()));
@@ -251,7 +255,7 @@ impl<'a> Batch<'a> {
                 return Ok(verdict(latest.as_ref(), site, revision, self.now));
             }
         }
-        let latest = consents::latest_state(self.conn, id)?;
+        let latest = consents::latest_state(&mut self.conn, id)?;
         if !touched {
             if let Some(l) = &latest {
                 self.effects.push(Effect::Remember(id.0, l.clone()));
@@ -273,8 +277,8 @@ impl<'a> Batch<'a> {
         let current = match self.staged.get(&key).or_else(|| self.open.get(&key)) {
             Some(v) => Some(v.clone()),
             None if self.open.must_probe(self.now) => {
-                match visits::open_of(self.conn, &e.site, visitor, self.now)? {
-                    Some(sv) => Some(counting::state_of(self.conn, &sv, site)?),
+                match visits::open_of(&mut self.conn, &e.site, visitor, self.now)? {
+                    Some(sv) => Some(counting::state_of(&mut self.conn, &sv, site)?),
                     None => None,
                 }
             }
@@ -288,7 +292,7 @@ impl<'a> Batch<'a> {
                     return Ok(EventOutcome::Dropped);
                 }
                 v.absorb(event_id, e);
-                events::insert(self.conn, event_id, v.id, e)?;
+                events::insert(&mut self.conn, event_id, v.id, e)?;
                 v
             }
             // Engaged time belongs to a page view's visit; alone it makes no visit.
@@ -297,13 +301,13 @@ impl<'a> Batch<'a> {
                 // The visit this one follows leaves memory: its row and figures are written first.
                 if let Some(mut old) = ended {
                     if old.dirty {
-                        visits::write(self.conn, &old)?;
+                        visits::write(&mut self.conn, &old)?;
                         old.dirty = false;
                     }
-                    counting::count_visit(self.conn, &mut self.deltas, &e.site, &mut old)?;
+                    counting::count_visit(&mut self.conn, &mut self.deltas, &e.site, &mut old)?;
                 }
-                let visit = visits::insert(self.conn, e, visitor, event_id)?;
-                events::insert(self.conn, event_id, visit, e)?;
+                let visit = visits::insert(&mut self.conn, e, visitor, event_id)?;
+                events::insert(&mut self.conn, event_id, visit, e)?;
                 let day = site.zone.day(e.ts);
                 let number = contribution::visitor_number(site.salt, visitor);
                 VisitState::first(visit, event_id, e, day, number)
@@ -344,33 +348,35 @@ impl<'a> Batch<'a> {
                 .get(&key)
                 .or_else(|| self.open.get(&key))
                 .cloned();
-            for sv in visits::stored_of_visitor(self.conn, name, visitor)? {
+            for sv in visits::stored_of_visitor(&mut self.conn, name, visitor)? {
                 let held = held.as_ref().filter(|v| v.id == sv.id);
                 let last = held.map_or(sv.last_event, |v| v.last_event.max(sv.last_event));
-                let evs = events::of_visit(self.conn, sv.id, sv.first_event, last)?;
+                let evs = events::of_visit(&mut self.conn, sv.id, sv.first_event, last)?;
                 counting::uncount_visit(&mut gone, &sv, site, held, &evs)?;
-                report.events += events::delete_of_visit(self.conn, sv.id, sv.first_event, last)?;
+                report.events +=
+                    events::delete_of_visit(&mut self.conn, sv.id, sv.first_event, last)?;
             }
-            report.visits += visits::delete_of_visitor(self.conn, name, visitor)?;
+            report.visits += visits::delete_of_visitor(&mut self.conn, name, visitor)?;
             self.staged.remove(&key);
             keys.push(key);
             per_site.push((name, 0, report.visits - before.0, report.events - before.1));
         }
-        rollups::apply(self.conn, &gone)?;
-        for (site, records) in receipts::delete_consents_by_site(self.conn, id)? {
+        rollups::apply(&mut self.conn, &gone)?;
+        for (site, records) in receipts::delete_consents_by_site(&mut self.conn, id)? {
             report.consent_records += records;
             match per_site.iter_mut().find(|s| s.0 == site) {
                 Some(s) => s.1 += records,
                 // Records of a site removed since: still counted, under its name.
-                None => {
-                    receipts::insert(self.conn, &Receipt::erasure(self.now, &site, records, 0, 0))?
-                }
+                None => receipts::insert(
+                    &mut self.conn,
+                    &Receipt::erasure(self.now, &site, records, 0, 0),
+                )?,
             }
         }
         for (site, records, visits, events) in per_site {
             let receipt = Receipt::erasure(self.now, site, records, visits, events);
             if !receipt.is_empty() {
-                receipts::insert(self.conn, &receipt)?;
+                receipts::insert(&mut self.conn, &receipt)?;
             }
         }
         if !report.is_empty() {

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Connection;
+use crate::args;
+use crate::storage::sql::Conn;
 
 use super::WriterSite;
 use crate::domain::event::NewEvent;
@@ -61,7 +62,7 @@ fn seen_of(events: &[StoredEvent]) -> Vec<u64> {
 
 /// The state the writer keeps of a visit read back from its row: where and whom it counts for, what the
 /// rollups hold of it (its row as it is), and which values it touched.
-pub fn state_of(conn: &Connection, sv: &StoredVisit, site: &WriterSite) -> Result<VisitState> {
+pub fn state_of(conn: &mut Conn, sv: &StoredVisit, site: &WriterSite) -> Result<VisitState> {
     let evs = events::of_visit(conn, sv.id, sv.first_event, sv.last_event)?;
     let mut state = sv.state();
     state.day = site.zone.day(sv.started_at);
@@ -96,7 +97,7 @@ fn key_of<'a>(
 /// Counts a visit's visit-level figures after its row was written: what was counted goes, what is now
 /// comes. Returns whether anything changed.
 pub fn count_visit(
-    conn: &Connection,
+    conn: &mut Conn,
     deltas: &mut Deltas,
     site: &str,
     v: &mut VisitState,
@@ -182,14 +183,15 @@ pub fn uncount_visit(
 /// rollups what those events change (sites whose rollups are to be counted afresh are skipped). Returns
 /// the visits mended.
 pub fn repair(
-    conn: &Connection,
+    conn: &mut Conn,
     watermark: i64,
     sites: &HashMap<String, WriterSite>,
 ) -> Result<usize> {
-    let affected: Vec<i64> = conn
-        .prepare("SELECT DISTINCT visit_id FROM events WHERE id > ?1")?
-        .query_map([watermark], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let affected: Vec<i64> = conn.rows(
+        "SELECT DISTINCT visit_id FROM events WHERE id > ?1",
+        args![watermark],
+        |r| r.get(0),
+    )?;
     let mut before: Vec<(StoredVisit, Vec<StoredEvent>)> = Vec::new();
     for id in &affected {
         if let Some(sv) = visits::stored(conn, *id)? {

@@ -8,6 +8,14 @@
 //! copy of committed rows: changes are applied after the commit, and whatever other processes change
 //! (`assent site remove`, `assent purge`) is noticed at the start of the next batch, inside its
 //! transaction, by counters those commands move.
+//!
+//! On PostgreSQL several instances may write one database. Their writers take turns: each transaction
+//! first takes a lock all writers share (`pg_advisory_xact_lock`), then reads which instance wrote last.
+//! If another did, everything this writer holds in memory may be stale (a visit continued there, a
+//! consent withdrawn or erased there), so it is dropped and read back from the rows as needed; and every
+//! transaction writes its visits and rollups whole, so the rows are all the next writer needs. A
+//! decision against the log is therefore as current as on one instance, at the price of one writer at a
+//! time across instances (group commit still batches each instance's jobs).
 
 mod batch;
 mod counting;
@@ -20,9 +28,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::args;
 use crate::domain::consent::{ConsentId, ConsentRecord};
 use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
@@ -31,9 +39,11 @@ use crate::domain::stats::period::Zone;
 use crate::domain::stats::visitors;
 use crate::domain::visits::{OPEN_VISITS_CAPACITY, OpenVisits};
 use crate::error::{Error, Result};
+use crate::storage::engine::Owned;
 use crate::storage::retention::PurgeReport;
 use crate::storage::scrub::{Applied, DirtyPage};
 use crate::storage::sites::{self, Generations};
+use crate::storage::sql::Conn;
 use crate::storage::{db, events, rollups};
 use batch::{Batch, Committed, Effect};
 
@@ -41,6 +51,9 @@ use batch::{Batch, Committed, Effect};
 const MAX_BATCH: usize = 1024;
 /// How stale a visit row may get while its visit is open.
 const FLUSH_SECS: i64 = 5;
+/// The advisory lock every instance's writer holds for the length of each transaction on PostgreSQL.
+pub(crate) const WRITERS_LOCK: i64 = 0x4153_5345_4e54_5752; // "ASSENTWR"
+
 /// How long writes must keep succeeding after a storage failure before the writer says it is over.
 const RECOVERED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -164,7 +177,7 @@ pub(crate) struct WriterSite {
 }
 
 pub struct Writer {
-    conn: Connection,
+    conn: Owned,
     cache: Arc<ConsentCache>,
     sites: HashMap<String, WriterSite>,
     next_site_num: u32,
@@ -183,15 +196,16 @@ pub struct Writer {
     /// between failures, so recovery is declared only after [`RECOVERED_AFTER`] without a failure.
     recovering_since: Option<std::time::Instant>,
     pub(crate) metrics: Arc<crate::metrics::WriterMetrics>,
+    /// On PostgreSQL: this instance's name among the writers that take turns (see the module's notes).
+    instance: Option<String>,
 }
 
 impl Writer {
     /// Prepares the writer: mends the visit rows the last run left behind, and loads the sites.
-    pub fn new(conn: Connection, cache: Arc<ConsentCache>, now: i64) -> Result<Writer> {
-        let watermark: i64 = conn.query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'flushed_event'",
-            [],
-            |r| r.get(0),
+    pub fn new(mut conn: Owned, cache: Arc<ConsentCache>, now: i64) -> Result<Writer> {
+        let watermark: i64 = conn.conn().value(
+            "SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'flushed_event'",
+            &[],
         )?;
         let mut writer = Writer {
             conn,
@@ -206,15 +220,23 @@ impl Writer {
             failing: None,
             recovering_since: None,
             metrics: Arc::default(),
+            instance: None,
         };
-        let generations = sites::generations(&writer.conn)?;
+        if matches!(writer.conn, Owned::Pg(_)) {
+            let mut name = [0u8; 8];
+            getrandom::fill(&mut name).map_err(|e| Error::Internal(e.to_string()))?;
+            writer.instance = Some(hex::encode(name));
+        }
+        let generations = sites::generations(&mut writer.conn.conn())?;
         writer.load_sites(generations)?;
-        let last = events::max_id(&writer.conn)?;
+        let last = events::max_id(&mut writer.conn.conn())?;
         if last > watermark {
-            let tx = writer.conn.unchecked_transaction()?;
-            let repaired = counting::repair(&tx, watermark, &writer.sites)?;
-            set_watermark(&tx, last)?;
-            tx.commit()?;
+            let sites = &writer.sites;
+            let repaired = writer.conn.conn().transaction(|tx| {
+                let repaired = counting::repair(tx, watermark, sites)?;
+                set_watermark(tx, last)?;
+                Ok(repaired)
+            })?;
             tracing::info!(
                 repaired,
                 "the last run did not stop cleanly: the visits of events it had not written were recomputed from them"
@@ -254,7 +276,7 @@ impl Writer {
                 break;
             }
         }
-        if let Err(e) = db::mark_stopped(&self.conn) {
+        if let Err(e) = mark_stopped(&mut self.conn.conn()) {
             tracing::warn!(error = %e, "could not mark the database as cleanly stopped");
         }
         tracing::debug!("writer stopped");
@@ -339,37 +361,65 @@ impl Writer {
         flush: bool,
     ) -> Result<(Vec<Result<Outcome>>, Committed)> {
         for _ in 0..10 {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            self.conn.conn().begin()?;
+            let turn = match self.take_turn(now) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.conn.conn().rollback();
+                    return Err(e);
+                }
+            };
+            let mut conn = self.conn.conn();
             // Read under the write lock: no other process can change anything until this commits.
-            let generations = sites::generations(&tx)?;
+            let generations = match sites::generations(&mut conn) {
+                Ok(g) => g,
+                Err(e) => {
+                    conn.rollback();
+                    return Err(e);
+                }
+            };
             if generations != self.generations {
-                drop(tx);
+                conn.rollback();
                 self.catch_up(generations, now)?;
                 continue;
             }
-            let mut batch = Batch::new(
-                &tx,
-                now,
-                &self.sites,
-                &self.cache,
-                &self.open,
-                &self.pending,
-            )?;
-            if flush {
-                batch.flush_all()?;
-            }
-            let answers = jobs
-                .iter()
-                .map(|job| batch.apply(&job.op))
-                .collect::<Result<Vec<_>>>()?;
-            let done = batch.finish();
-            if let Some(watermark) = done.flushed_through {
-                set_watermark(&tx, watermark)?;
-            }
-            tx.commit()?;
-            return Ok((answers, done));
+            let applied = (|| {
+                let mut batch = Batch::new(
+                    conn.reborrow(),
+                    now,
+                    &self.sites,
+                    &self.cache,
+                    &self.open,
+                    &self.pending,
+                )?;
+                if flush {
+                    batch.flush_all()?;
+                }
+                let answers = jobs
+                    .iter()
+                    .map(|job| batch.apply(&job.op))
+                    .collect::<Result<Vec<_>>>()?;
+                if turn.shared {
+                    // The next transaction may be another instance's: it reads the rows.
+                    batch.flush_all()?;
+                }
+                let done = batch.finish();
+                if let Some(watermark) = done.flushed_through {
+                    set_watermark(&mut conn, watermark)?;
+                }
+                turn.mark(&mut conn)?;
+                Ok((answers, done))
+            })();
+            return match applied {
+                Ok(out) => {
+                    conn.commit()?;
+                    Ok(out)
+                }
+                Err(e) => {
+                    conn.rollback();
+                    Err(e)
+                }
+            };
         }
         Err(Error::Unavailable(
             "the data changed under the writer repeatedly".into(),
@@ -450,7 +500,12 @@ impl Writer {
     /// Empties the write-ahead log after a deletion (privacy invariant 6): until then it holds the old
     /// images of the pages the deletion changed.
     fn checkpoint(&mut self) {
-        match db::checkpoint_truncate(&self.conn) {
+        let checkpointed = match &self.conn {
+            Owned::Lite(c) => db::checkpoint_truncate(c).map_err(Error::from),
+            // PostgreSQL's write-ahead log is the server's to recycle (README: what it keeps).
+            Owned::Pg(_) => Ok(true),
+        };
+        match checkpointed {
             Ok(done) => {
                 if !done && !self.checkpoint_owed {
                     tracing::warn!(
@@ -470,25 +525,52 @@ impl Writer {
 
     /// Writes open visits and gathered rollup changes in a transaction of their own.
     fn flush_now(&mut self, now: i64) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut batch = Batch::new(
-            &tx,
-            now,
-            &self.sites,
-            &self.cache,
-            &self.open,
-            &self.pending,
-        )?;
-        batch.flush_all()?;
-        let done = batch.finish();
-        if let Some(watermark) = done.flushed_through {
-            set_watermark(&tx, watermark)?;
-        }
-        tx.commit()?;
+        self.conn.conn().begin()?;
+        let done = self.take_turn(now).and_then(|turn| {
+            let (sites, cache, open, pending) =
+                (&self.sites, &self.cache, &self.open, &self.pending);
+            let mut tx = self.conn.conn();
+            let mut batch = Batch::new(tx.reborrow(), now, sites, cache, open, pending)?;
+            batch.flush_all()?;
+            let done = batch.finish();
+            if let Some(watermark) = done.flushed_through {
+                set_watermark(&mut tx, watermark)?;
+            }
+            turn.mark(&mut tx)?;
+            tx.commit()?;
+            Ok(done)
+        });
+        let done = done.inspect_err(|_| self.conn.conn().rollback())?;
         self.apply(done, now);
         Ok(())
+    }
+
+    /// On PostgreSQL, inside a transaction just begun: waits for the writers' turn and, if another
+    /// instance wrote since this one did, drops what memory holds (open visits, consent entries; rollup
+    /// changes were all written). On SQLite, where one writer is alone, does nothing.
+    fn take_turn(&mut self, now: i64) -> Result<Turn> {
+        let Some(me) = self.instance.clone() else {
+            return Ok(Turn {
+                mark_as: None,
+                shared: false,
+            });
+        };
+        let mut conn = self.conn.conn();
+        conn.batch(&format!("SELECT pg_advisory_xact_lock({WRITERS_LOCK})"))?;
+        let last: String = conn.value("SELECT value FROM meta WHERE key = 'last_writer'", &[])?;
+        if last == me {
+            return Ok(Turn {
+                mark_as: None,
+                shared: true,
+            });
+        }
+        self.open.forget_all(now);
+        self.cache.clear();
+        self.pending = Deltas::default();
+        Ok(Turn {
+            mark_as: Some(me),
+            shared: true,
+        })
     }
 
     /// Reads the sites: added ones get a number, removed ones (or removed and added again, with a new
@@ -496,7 +578,7 @@ impl Writer {
     fn load_sites(&mut self, generations: Generations) -> Result<()> {
         let now = crate::now();
         let mut fresh = HashMap::new();
-        for s in sites::keys(&self.conn)? {
+        for s in sites::keys(&mut self.conn.conn())? {
             let num = match self.sites.remove(&s.id) {
                 Some(old) if old.secret == s.secret => old.num,
                 replaced => {
@@ -509,8 +591,8 @@ impl Writer {
                 }
             };
             let zone = Zone::parse(&s.timezone).unwrap_or_else(Zone::utc);
-            let counted_in_zone =
-                rollups::zone_of(&self.conn, &s.id)?.as_deref() == Some(s.timezone.as_str());
+            let counted_in_zone = rollups::zone_of(&mut self.conn.conn(), &s.id)?.as_deref()
+                == Some(s.timezone.as_str());
             fresh.insert(
                 s.id,
                 WriterSite {
@@ -550,11 +632,15 @@ impl Writer {
             let (zone, timezone, salt) = (site.zone, site.timezone.clone(), site.salt);
             // The gathered changes of this site are part of what is counted afresh.
             self.pending.rows.retain(|k, _| k.site != id);
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let visits = rollups::rebuild(&tx, &id, zone, &timezone, salt)?;
-            tx.commit()?;
+            self.conn.conn().begin()?;
+            let counted = self.take_turn(crate::now()).and_then(|turn| {
+                let mut tx = self.conn.conn();
+                let visits = rollups::rebuild(&mut tx, &id, zone, &timezone, salt)?;
+                turn.mark(&mut tx)?;
+                tx.commit()?;
+                Ok(visits)
+            });
+            let visits = counted.inspect_err(|_| self.conn.conn().rollback())?;
             tracing::info!(site = %id, visits, timezone = %timezone, "statistics counted afresh");
             if let Some(site) = self.sites.get_mut(&id) {
                 site.counted_in_zone = true;
@@ -564,8 +650,39 @@ impl Writer {
     }
 }
 
-fn set_watermark(conn: &Connection, last_event: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'flushed_event'")?
-        .execute([last_event.to_string()])?;
+/// A writer's turn on PostgreSQL: whom to record as the last writer when the transaction commits (no one
+/// when it already is this instance, or on SQLite).
+struct Turn {
+    mark_as: Option<String>,
+    /// Other instances may write the same database (PostgreSQL).
+    shared: bool,
+}
+
+impl Turn {
+    fn mark(&self, conn: &mut Conn) -> Result<()> {
+        if let Some(me) = &self.mark_as {
+            conn.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'last_writer'",
+                args![me],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn set_watermark(conn: &mut Conn, last_event: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'flushed_event'",
+        args![&last_event.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Clears the mark of a server at work (see `db::check_after_unclean_stop`): it stopped cleanly.
+fn mark_stopped(conn: &mut Conn) -> Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = '1' WHERE key = 'clean_shutdown'",
+        &[],
+    )?;
     Ok(())
 }

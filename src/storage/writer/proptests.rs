@@ -80,7 +80,7 @@ type Expected = BTreeMap<(i32, u16, String), (Acc, Vec<u32>)>;
 
 /// Counts every rollup row from the raw rows, the simple way.
 fn brute_force(h: &Harness, zone: Zone) -> Expected {
-    let conn = h.conn();
+    let mut conn = h.conn();
     let secret: Vec<u8> = conn
         .query_row("SELECT secret FROM sites WHERE id = 'a'", [], |r| r.get(0))
         .unwrap();
@@ -90,9 +90,10 @@ fn brute_force(h: &Harness, zone: Zone) -> Expected {
         let e = out.entry((day, code, value.to_string())).or_default();
         f(&mut e.0, &mut e.1);
     };
-    let visit_rows = crate::storage::visits::stored_after(&conn, "a", 0, i64::MAX).unwrap();
+    let lite = &mut crate::storage::sql::Conn::Lite(&mut conn);
+    let visit_rows = crate::storage::visits::stored_after(lite, "a", 0, i64::MAX).unwrap();
     for v in visit_rows {
-        let evs = events::of_visit(&conn, v.id, 0, i64::MAX).unwrap();
+        let evs = events::of_visit(lite, v.id, 0, i64::MAX).unwrap();
         assert!(!evs.is_empty(), "a visit without events");
         let day = zone.day(v.started_at);
         let number = visitors::number(salt, v.visitor);
@@ -169,7 +170,7 @@ fn brute_force(h: &Harness, zone: Zone) -> Expected {
 
 fn stored_rollups(h: &Harness) -> Expected {
     let mut conn = h.conn();
-    let source = SqlSource { conn: &mut conn };
+    let source = SqlSource::new(crate::storage::sql::Conn::Lite(&mut conn));
     let mut out = Expected::new();
     let codes = [dims::TOTAL, dims::PAGE, dims::NAME, dims::PROP]
         .into_iter()
@@ -297,7 +298,7 @@ fn run_checked(steps: Vec<Step>, check_each: bool) {
     }
     // The engine's two paths agree on every dimension over the whole period.
     let mut conn = h.conn();
-    let source = SqlSource { conn: &mut conn };
+    let source = SqlSource::new(crate::storage::sql::Conn::Lite(&mut conn));
     let period = Period::instants(start - 86_400, now + 86_400, zone);
     let period = Period::days(
         crate::domain::stats::period::date_of_day(period.first_day()),
@@ -529,9 +530,9 @@ fn seeding_a_new_site_records_its_zone() {
         .visits(&[(1, vec![new_event("pageview", "/", t, 0, None)])])
         .unwrap();
     seeder.commit().unwrap();
-    let conn = rusqlite::Connection::open(&file).unwrap();
+    let mut conn = rusqlite::Connection::open(&file).unwrap();
     assert_eq!(
-        crate::storage::rollups::zone_of(&conn, "a")
+        crate::storage::rollups::zone_of(&mut crate::storage::sql::Conn::Lite(&mut conn), "a")
             .unwrap()
             .as_deref(),
         Some("Europe/Paris")

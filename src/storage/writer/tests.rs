@@ -60,6 +60,7 @@ impl Harness {
         self.writer = None;
         self.cache = Arc::new(ConsentCache::default());
         let conn = crate::storage::db::open_and_migrate(&self.path()).unwrap();
+        let conn = crate::storage::engine::Owned::Lite(conn);
         self.writer = Some(Writer::new(conn, self.cache.clone(), now).unwrap());
     }
 
