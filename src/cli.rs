@@ -109,6 +109,11 @@ pub enum Command {
     },
     /// Write a consistent copy of the database (safe while the server runs)
     Backup { file: PathBuf },
+    /// Copy this data directory's SQLite database into an empty PostgreSQL database (the server stopped)
+    MigrateTo {
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+        url: String,
+    },
     /// The consent log as proof
     #[command(subcommand)]
     Consents(ConsentsCommand),

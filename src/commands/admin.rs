@@ -100,6 +100,54 @@ pub fn backup(settings: &Settings, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `assent migrate-to URL`: copies the data directory's SQLite database into an empty PostgreSQL
+/// database, then prints the rows of each table on both sides (equal, or nothing is kept).
+pub fn migrate_to(settings: &Settings, url: &str) -> anyhow::Result<()> {
+    use crate::storage::sql::{Conn, redact_url};
+    use crate::storage::{db, migrate, postgres};
+    if !postgres::is_postgres_url(url) {
+        bail!(
+            "{:?} is not a PostgreSQL URL: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+            redact_url(url)
+        );
+    }
+    let path = settings.db_path();
+    if !path.exists() {
+        bail!("there is no database at {} to migrate", path.display());
+    }
+    // No server may write the file meanwhile.
+    let _lock = super::serve::lock_data_dir(settings)?;
+    let mut sqlite = db::open_and_migrate(&path)?;
+    let clean: String = Conn::Lite(&mut sqlite)
+        .value("SELECT value FROM meta WHERE key = 'clean_shutdown'", &[])?;
+    if clean != "1" {
+        bail!(
+            "the last server on {} did not stop cleanly: start it and stop it once (it mends the visit rows), then migrate",
+            path.display()
+        );
+    }
+    let mut target = postgres::open_and_migrate(url, crate::now())
+        .with_context(|| format!("cannot open {}", redact_url(url)))?;
+    let mut source = Conn::Lite(&mut sqlite);
+    let total = migrate::rows_to_copy(&mut source)?;
+    let mut progress = super::progress::Progress::new("migrate-to", "rows", Some(total));
+    let counts = migrate::copy(&mut source, &mut target, &mut |done| {
+        progress.set(done, None)
+    })?;
+    progress.finish();
+    println!("Copied {} into {}:", path.display(), redact_url(url));
+    for c in counts {
+        println!(
+            "  {:<18} {:>12} rows (SQLite {})",
+            c.table, c.target, c.source
+        );
+    }
+    println!(
+        "Every table holds as many rows on both sides. Point the servers at it with --database-url."
+    );
+    Ok(())
+}
+
 /// `--from` / `--to`: a day (UTC; `--to` includes it) or an RFC 3339 instant.
 fn bound(value: &str, flag: &str, end_of_day: bool) -> anyhow::Result<i64> {
     if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {

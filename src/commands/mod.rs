@@ -42,6 +42,7 @@ pub fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Purge { as_of, dry_run } => admin::purge(&settings, as_of.as_deref(), dry_run),
         Command::Seed { site, events, days } => seed::run(&settings, &site, events, days),
         Command::Backup { file } => admin::backup(&settings, &file),
+        Command::MigrateTo { url } => admin::migrate_to(&settings, &url),
         Command::Consents(crate::cli::ConsentsCommand::Export {
             site,
             from,

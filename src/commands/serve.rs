@@ -20,7 +20,7 @@ use crate::storage::{WriterGuard, users};
 const ADMIN_EMAIL: &str = "admin@assent.local";
 
 /// Holds the data directory's lock for the life of the server.
-fn lock_data_dir(settings: &Settings) -> anyhow::Result<File> {
+pub(crate) fn lock_data_dir(settings: &Settings) -> anyhow::Result<File> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create data directory {}",
