@@ -141,8 +141,24 @@ impl Database {
         progress: &mut dyn FnMut(PurgeStep),
     ) -> Result<PurgeReport> {
         let mut total = PurgeReport::default();
+        if let Owned::Pg(pg) = &mut *self.owned()
+            && !dry_run
+        {
+            postgres::ensure_partitions(pg, crate::now())?;
+        }
         loop {
             let purged = self.owned().conn().transaction(|tx| {
+                if tx.engine() == Engine::Postgres && !dry_run {
+                    // Running instances' writers wait meanwhile, and read afresh after (storage::writer).
+                    tx.batch(&format!(
+                        "SELECT pg_advisory_xact_lock({})",
+                        crate::storage::writer::WRITERS_LOCK
+                    ))?;
+                    tx.execute(
+                        "UPDATE meta SET value = 'assent purge' WHERE key = 'last_writer'",
+                        &[],
+                    )?;
+                }
                 let cuts: Vec<retention::SiteCut> = sites::list(tx)?
                     .iter()
                     .map(|site| {
@@ -166,6 +182,12 @@ impl Database {
             let now = crate::now();
             let receipt = receipts::Receipt::retention(now, cutoff, &total);
             receipts::insert(&mut self.owned().conn(), &receipt)?;
+            if let (false, Owned::Pg(pg)) = (receipt.is_empty(), &mut *self.owned()) {
+                // See `Store::purge`: deleted rows' space is marked free for new rows.
+                pg.client.batch_execute(
+                    "VACUUM consents, visits, events, rollups, rollup_visitors, deletion_receipts",
+                )?;
+            }
             if let (false, Owned::Lite(conn)) = (receipt.is_empty(), &mut *self.owned()) {
                 progress(PurgeStep::Scrubbing);
                 // Privacy invariant 6: no stale copy in the pages' unused space, no old page in the

@@ -284,6 +284,14 @@ impl Store {
     /// The run's receipt is stored, and when anything went (or an erasure since the last run) the
     /// unused space of the database's pages is scrubbed (privacy invariant 6).
     pub async fn purge(&self, cutoff: i64, now: i64) -> Result<PurgeReport> {
+        if self.engine() == sql::Engine::Postgres {
+            // The coming months' partitions are made ahead of their events (each run keeps two ahead).
+            self.accounts(move |c| match c {
+                Conn::Pg(pg) => postgres::ensure_partitions(pg, now).map(|_| ()),
+                Conn::Lite(_) => Ok(()),
+            })
+            .await?;
+        }
         let mut total = PurgeReport::default();
         loop {
             match self.write(Op::Purge { cutoff, now }).await? {
@@ -303,6 +311,25 @@ impl Store {
             .scrub_owed
             .swap(false, std::sync::atomic::Ordering::SeqCst);
         self.metrics.retention(&total);
+        if (deleted || owed) && self.engine() == sql::Engine::Postgres {
+            // Deleted rows stay in their pages until VACUUM marks the space free for new rows (README,
+            // "PostgreSQL"); whole months went with their files.
+            let started = std::time::Instant::now();
+            let vacuumed = self
+                .accounts(|c| {
+                    c.batch("VACUUM consents, visits, events, rollups, rollup_visitors, deletion_receipts")
+                })
+                .await;
+            if let Err(e) = vacuumed {
+                self.scrub_owed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
+            }
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "tables vacuumed after deletions"
+            );
+        }
         if (deleted || owed) && self.engine() == sql::Engine::Sqlite {
             let started = std::time::Instant::now();
             match self.scrub().await {

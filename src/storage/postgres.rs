@@ -93,6 +93,40 @@ fn month_start(at: i64, offset: i32) -> Result<(i64, String)> {
     ))
 }
 
+/// The monthly partitions of `table` with their ranges `[start, end)`, oldest first.
+pub fn partitions(conn: &mut Conn, table: &str) -> Result<Vec<(String, i64, i64)>> {
+    let names: Vec<String> = conn.rows(
+        "SELECT c.relname::text FROM pg_inherits i
+         JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+         WHERE p.relname = ?1",
+        crate::args![table],
+        |r| r.get(0),
+    )?;
+    let mut out: Vec<(String, i64, i64)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let (start, end) = month_range(name.strip_prefix(&format!("{table}_"))?)?;
+            Some((name, start, end))
+        })
+        .collect();
+    out.sort_by_key(|p| p.1);
+    Ok(out)
+}
+
+/// The range of a partition named `yYYYYmMM` (the default partition and others have none).
+fn month_range(suffix: &str) -> Option<(i64, i64)> {
+    let (year, month) = suffix.strip_prefix('y')?.split_once('m')?;
+    let (year, month): (i32, u8) = (year.parse().ok()?, month.parse().ok()?);
+    let first = Date::from_calendar_date(year, Month::try_from(month).ok()?, 1).ok()?;
+    let start = first.midnight().assume_utc().unix_timestamp();
+    Some((start, month_start(start, 1).ok()?.0))
+}
+
+/// The first instant of the month that holds `at` (a month boundary at or before it).
+pub fn month_floor(at: i64) -> Result<i64> {
+    Ok(month_start(at, 0)?.0)
+}
+
 /// Makes the monthly partitions of events and visits from the month of `from` to `MONTHS_AHEAD` months
 /// after `now`, moving rows the default partition holds in their range into them.
 pub fn ensure_partitions_from(pg: &mut PgConn, from: i64, now: i64) -> Result<usize> {
@@ -112,9 +146,14 @@ pub fn ensure_partitions_from(pg: &mut PgConn, from: i64, now: i64) -> Result<us
     Ok(made)
 }
 
-/// The partitions of this month and the next `MONTHS_AHEAD`.
+/// The partitions of this month and the next `MONTHS_AHEAD`, and of every month the default partitions
+/// hold rows of (rows stored before their month's partition existed move into it).
 pub fn ensure_partitions(pg: &mut PgConn, now: i64) -> Result<usize> {
-    ensure_partitions_from(pg, now, now)
+    let oldest: Option<i64> = Conn::Pg(pg).value(
+        "SELECT LEAST((SELECT MIN(ts) FROM events_default), (SELECT MIN(started_at) FROM visits_default))",
+        &[],
+    )?;
+    ensure_partitions_from(pg, oldest.unwrap_or(now).min(now), now)
 }
 
 fn make_partition(

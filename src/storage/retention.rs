@@ -71,6 +71,10 @@ pub struct Purged {
 /// site lets every statement walk a (site, time) index.
 pub fn purge(conn: &mut Conn, cutoff: i64, cuts: &[SiteCut], dry_run: bool) -> Result<Purged> {
     let limit = if dry_run { i64::MAX } else { SLICE as i64 };
+    let mut dropped = PurgeReport::default();
+    if conn.engine() == Engine::Postgres && !dry_run {
+        dropped = drop_whole_months(conn, cuts)?;
+    }
     conn.batch(match conn.engine() {
         Engine::Sqlite => {
             "CREATE TEMP TABLE IF NOT EXISTS purged_visits (id INTEGER PRIMARY KEY);
@@ -94,7 +98,10 @@ pub fn purge(conn: &mut Conn, cutoff: i64, cuts: &[SiteCut], dry_run: bool) -> R
         "SELECT COALESCE(MAX(last_event), 0) FROM visits WHERE id IN (SELECT id FROM purged_visits)",
         &[],
     )?;
-    let mut out = Purged::default();
+    let mut out = Purged {
+        report: dropped,
+        ..Purged::default()
+    };
     let of_purged_visits =
         "FROM events WHERE id <= ?1 AND visit_id IN (SELECT id FROM purged_visits)";
     if dry_run {
@@ -109,12 +116,13 @@ pub fn purge(conn: &mut Conn, cutoff: i64, cuts: &[SiteCut], dry_run: bool) -> R
         }
         return Ok(out);
     }
-    out.report.events = conn.execute(&format!("DELETE {of_purged_visits}"), args![last])?;
-    out.report.visits = conn.execute(
+    out.report.events += conn.execute(&format!("DELETE {of_purged_visits}"), args![last])?;
+    let visits = conn.execute(
         "DELETE FROM visits WHERE id IN (SELECT id FROM purged_visits)",
         &[],
     )?;
-    out.more = out.report.visits >= SLICE;
+    out.report.visits += visits;
+    out.more = visits >= SLICE;
     for cut in cuts {
         let site = &cut.site;
         // The rollups of the days that go (nothing more to do after the first slice).
@@ -136,4 +144,39 @@ pub fn purge(conn: &mut Conn, cutoff: i64, cuts: &[SiteCut], dry_run: bool) -> R
     }
     conn.execute("DELETE FROM purged_visits", &[])?;
     Ok(out)
+}
+
+/// PostgreSQL: drops the monthly partitions of events and visits that lie wholly before every site's cut
+/// (whole files go, no row is left behind to vacuum), after deleting the rows of later months that belong
+/// to the visits going (a visit's events may run past the month it started in). The cut's own month is
+/// left to the row deletes of [`purge`].
+fn drop_whole_months(conn: &mut Conn, cuts: &[SiteCut]) -> Result<PurgeReport> {
+    let mut report = PurgeReport::default();
+    let Some(cut) = cuts.iter().map(|c| c.visits_before).min() else {
+        return Ok(report);
+    };
+    let floor = super::postgres::month_floor(cut)?;
+    let visits: Vec<String> = super::postgres::partitions(conn, "visits")?
+        .into_iter()
+        .filter(|(_, _, end)| *end <= floor)
+        .map(|(name, _, _)| name)
+        .collect();
+    let events: Vec<String> = super::postgres::partitions(conn, "events")?
+        .into_iter()
+        .filter(|(_, _, end)| *end <= floor)
+        .map(|(name, _, _)| name)
+        .collect();
+    for name in &visits {
+        report.events += conn.execute(
+            &format!("DELETE FROM events WHERE ts >= ?1 AND visit_id IN (SELECT id FROM {name})"),
+            args![floor],
+        )?;
+    }
+    for (names, count) in [(&events, &mut report.events), (&visits, &mut report.visits)] {
+        for name in names {
+            *count += conn.value::<usize>(&format!("SELECT COUNT(*) FROM {name}"), &[])?;
+            conn.batch(&format!("DROP TABLE {name}"))?;
+        }
+    }
+    Ok(report)
 }

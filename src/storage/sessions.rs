@@ -190,7 +190,7 @@ fn email_of(conn: &mut Conn, user: i64) -> Result<String> {
 }
 
 impl Store {
-    async fn accounts<T, F>(&self, f: F) -> Result<T>
+    pub(super) async fn accounts<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Conn) -> Result<T> + Send + 'static,
