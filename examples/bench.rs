@@ -16,7 +16,7 @@
 //!   that deletes the oldest hour of data (`--purge-hours N`: N hours) in the middle; wrk's p99 and maximum
 //!   for the events.
 //! - `mint`: the server's memory after `--ids` new consent ids.
-//! - `stats --data-dir DIR --site SITE`: a dashboard's set of Stats API queries (headline with comparison,
+//! - `stats --data-dir DIR --site SITE [--database-url URL]`: a dashboard's set of Stats API queries (headline with comparison,
 //!   time series, ten breakdowns; then the same with a filter) for the last 30 days and 12 months, each
 //!   timed, beside the same questions asked in raw SQL of the same file (`--api-only`: not); the file's
 //!   size per event; the server's memory before, and its peak while answering each set.
@@ -59,13 +59,16 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> Server {
-        let env = [
+    fn start(dir: &Path, database_url: Option<&str>) -> Server {
+        let mut env: std::collections::HashMap<String, String> = [
             ("ASSENT_DATA_DIR".to_string(), dir.display().to_string()),
             ("ASSENT_LISTEN".to_string(), "127.0.0.1:0".to_string()),
             ("ASSENT_RATE_LIMIT".to_string(), "0".to_string()),
         ]
         .into();
+        if let Some(url) = database_url {
+            env.insert("ASSENT_DATABASE_URL".into(), url.into());
+        }
         let settings = Settings::load(None, &env, &FlagSettings::default()).expect("settings");
         let prepared = assent::commands::serve::prepare(settings).expect("server");
         let addr = prepared.listener.local_addr().expect("addr").to_string();
@@ -635,6 +638,8 @@ fn median3(mut f: impl FnMut() -> f64) -> f64 {
 }
 
 fn stats_bench(server: &Server, key: &str, site: &str, api_only: bool) {
+    // On PostgreSQL (`--database-url`) only the API is timed: the raw SQL and the file are SQLite's.
+    let api_only = api_only || server.state.settings.database_url.is_some();
     let conn = rusqlite::Connection::open_with_flags(
         server.dir.join("assent.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -785,13 +790,20 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| temp.path().to_path_buf());
     let site = args.value("--site").unwrap_or("demo").to_string();
+    let database_url = args.value("--database-url").map(String::from);
     let key = (scenario == "stats").then(|| {
-        let db = assent::storage::Database::open(&dir.join("assent.db")).expect("db");
+        let db = match &database_url {
+            Some(url) => assent::storage::Database::connect(
+                &assent::storage::engine::Location::Postgres(url.clone()),
+            ),
+            None => assent::storage::Database::open(&dir.join("assent.db")),
+        }
+        .expect("db");
         let email = "bench@assent.local";
         let _ = db.add_user(email, "benchmark password", true, assent::now());
         db.create_key(email, "bench", assent::now()).expect("key")
     });
-    let server = Server::start(&dir);
+    let server = Server::start(&dir, database_url.as_deref());
     match scenario.as_str() {
         "ingest" => ingest(&server, scripts.path(), connections, seconds),
         "rights" => rights(

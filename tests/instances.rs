@@ -278,6 +278,9 @@ fn an_instance_killed_under_load_loses_nothing_acknowledged_and_the_other_serves
     // Every event is in a visit row: B took over A's visit from the rows A committed.
     let in_visits: i64 = p.value("SELECT CAST(SUM(events) AS BIGINT) FROM visits");
     assert_eq!(in_visits as usize, stored.len());
+    // And in the statistics' rollups, which both writers kept.
+    let in_rollups: i64 = p.value("SELECT CAST(SUM(events) AS BIGINT) FROM rollups WHERE dim = 0");
+    assert_eq!(in_rollups as usize, stored.len());
     let (status, _) = p.b.get("/healthz");
     assert_eq!(status, 200);
 }
