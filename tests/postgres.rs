@@ -96,3 +96,82 @@ fn retention_drops_whole_months_and_deletes_rows_only_at_the_cut() {
         "the receipt counts the dropped months too"
     );
 }
+
+/// The database drops every connection (a restart, a failover): the server answers 503 while it cannot
+/// write, stores nothing it did not acknowledge, and writes again without a restart.
+#[test]
+fn a_lost_connection_fails_closed_and_recovers_without_a_restart() {
+    let Some(server) = assent::storage::postgres::test_server() else {
+        eprintln!("skipped: ASSENT_TEST_POSTGRES is not set");
+        return;
+    };
+    let db = ScratchDatabase::create(&server).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let app = Server::start(
+        dir.path(),
+        &["--rate-limit", "0"],
+        &[("ASSENT_DATABASE_URL", db.url.as_str())],
+    );
+    let (status, body) = app.post(
+        "/api/consent",
+        &serde_json::json!({"site": "demo", "revision": 1, "action": "accept_all"}),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = body["consent_id"].as_str().unwrap().to_string();
+    let event = |n: u64| {
+        app.post(
+            "/api/event",
+            &serde_json::json!({"site": "demo", "consent_id": id, "name": "tick",
+                                "url": "http://localhost/", "props": {"n": n}}),
+            &[("user-agent", UA)],
+        )
+        .0
+    };
+    assert_eq!(event(0), 202);
+    let terminated: i64 = engine::open(&Location::Postgres(server.clone()))
+        .conn()
+        .value(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = ?1 AND pid <> pg_backend_pid()) AS t",
+            assent::args![&db.name],
+        )
+        .unwrap();
+    assert!(terminated >= 1, "the server's connections were cut");
+    let mut acked = vec![0];
+    let mut refused = 0;
+    let n = wait_for(30, || {
+        let n = acked.len() as u64 + refused;
+        match event(n) {
+            202 => {
+                acked.push(n);
+                Some(n)
+            }
+            503 => {
+                refused += 1;
+                None
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    });
+    eprintln!("{refused} events refused with 503 before event {n} was stored again");
+    assert!(event(n + 1) == 202);
+    acked.push(n + 1);
+    let stored: Vec<String> = engine::open(&Location::Postgres(db.url.clone()))
+        .conn()
+        .rows("SELECT props FROM events", &[], |r| r.get(0))
+        .unwrap();
+    let stored: std::collections::HashSet<u64> = stored
+        .iter()
+        .map(|p| {
+            serde_json::from_str::<serde_json::Value>(p).unwrap()["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        acked.iter().all(|n| stored.contains(n)),
+        "{acked:?} {stored:?}"
+    );
+    assert_eq!(stored.len(), acked.len(), "nothing refused was stored");
+}

@@ -142,6 +142,9 @@ impl Store {
         };
         let mut writer = sql::off_runtime(|| Writer::new(conn, cache, crate::now()))?;
         writer.metrics = metrics.writer.clone();
+        if let Location::Postgres(url) = location {
+            writer.reconnect_to = Some(url.clone());
+        }
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let health = Arc::new(WriterHealth::running());
         let thread_health = health.clone();

@@ -390,12 +390,19 @@ pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 impl PgConn {
     pub fn connect(url: &str) -> Result<PgConn> {
-        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
+        let failed = |e: &dyn std::fmt::Display| {
             Error::Storage(format!(
                 "cannot connect to PostgreSQL at {}: {e}",
                 redact_url(url)
             ))
-        })?;
+        };
+        let mut config: postgres::Config = url.parse().map_err(|e| failed(&e))?;
+        // The server's notices ("relation already exists, skipping", "no transaction in progress") are
+        // expected by the statements that cause them; the client would log each one.
+        let client = config
+            .notice_callback(|_| {})
+            .connect(postgres::NoTls)
+            .map_err(|e| failed(&e))?;
         Ok(PgConn {
             client: PgClient(Some(client)),
             statements: HashMap::new(),

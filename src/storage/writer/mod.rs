@@ -186,6 +186,8 @@ pub struct Writer {
     /// Rollup changes of committed batches, written with the next flush.
     pending: Deltas,
     last_flush: i64,
+    /// When ended visits were last dropped from memory.
+    last_trim: i64,
     /// A checkpoint after a deletion could not complete (readers held the log): tried again with each
     /// flush (every few seconds) until it does.
     checkpoint_owed: bool,
@@ -198,6 +200,8 @@ pub struct Writer {
     pub(crate) metrics: Arc<crate::metrics::WriterMetrics>,
     /// On PostgreSQL: this instance's name among the writers that take turns (see the module's notes).
     instance: Option<String>,
+    /// On PostgreSQL: where to connect again when the connection is lost.
+    pub(crate) reconnect_to: Option<String>,
 }
 
 impl Writer {
@@ -216,11 +220,13 @@ impl Writer {
             open: OpenVisits::new(OPEN_VISITS_CAPACITY),
             pending: Deltas::default(),
             last_flush: now,
+            last_trim: now,
             checkpoint_owed: false,
             failing: None,
             recovering_since: None,
             metrics: Arc::default(),
             instance: None,
+            reconnect_to: None,
         };
         if matches!(writer.conn, Owned::Pg(_)) {
             let mut name = [0u8; 8];
@@ -360,6 +366,9 @@ impl Writer {
         now: i64,
         flush: bool,
     ) -> Result<(Vec<Result<Outcome>>, Committed)> {
+        if !self.conn.is_usable() {
+            self.reconnect(now)?;
+        }
         for _ in 0..10 {
             self.conn.conn().begin()?;
             let turn = match self.take_turn(now) {
@@ -460,8 +469,14 @@ impl Writer {
                 }
             }
         }
-        if done.flushed {
+        // On PostgreSQL every transaction flushes; ended visits are trimmed at SQLite's pace (every few
+        // seconds, or when memory is over its bounds), not after every transaction.
+        let trim_due = self.instance.is_none()
+            || now - self.last_trim >= FLUSH_SECS
+            || self.open.over_capacity();
+        if done.flushed && trim_due {
             self.open.trim(now);
+            self.last_trim = now;
         }
     }
 
@@ -542,6 +557,24 @@ impl Writer {
         });
         let done = done.inspect_err(|_| self.conn.conn().rollback())?;
         self.apply(done, now);
+        Ok(())
+    }
+
+    /// Opens the PostgreSQL connection again after it was lost (a server restart, a network cut). Until
+    /// it opens, every job is answered 503 and nothing is stored. Whether the transaction the loss cut
+    /// short committed is unknown, so memory is read afresh from the rows.
+    fn reconnect(&mut self, now: i64) -> Result<()> {
+        let Some(url) = &self.reconnect_to else {
+            return Ok(());
+        };
+        let pg = crate::storage::sql::PgConn::connect(url)?;
+        self.conn = Owned::Pg(Box::new(pg));
+        self.open.forget_all(now);
+        self.cache.clear();
+        self.pending = Deltas::default();
+        tracing::warn!(
+            "the connection to PostgreSQL is open again; the writer reads its state afresh"
+        );
         Ok(())
     }
 
