@@ -411,8 +411,7 @@ async fn huge_numbers_are_refused_or_kept_exactly() {
         "{answer}"
     );
     let stored: String = app
-        .db()
-        .query_row("SELECT props FROM events", [], |r| r.get(0))
+        .with_sql(|c| c.value("SELECT props FROM events", &[]))
         .unwrap();
     let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
     assert_eq!(

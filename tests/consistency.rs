@@ -16,8 +16,12 @@ use serde_json::json;
 
 const DAY: i64 = 86_400;
 
-fn database(app: &TestApp) -> Database {
-    Database::open(&app.state.settings.db_path()).unwrap()
+/// Runs `f` on the store as a command would (another process), whichever its engine, off the test's
+/// runtime (the PostgreSQL client blocks).
+fn with_database<T: Send>(app: &TestApp, f: impl FnOnce(&mut Database) -> T + Send) -> T {
+    assent::storage::sql::off_runtime(|| {
+        f(&mut Database::connect(&app.state.settings.location()).unwrap())
+    })
 }
 
 async fn event_status<S, B>(svc: &S, id: &str) -> u16
@@ -44,13 +48,14 @@ async fn a_site_removed_and_added_again_takes_no_old_consent_id() {
     let svc = service(&app).await;
     let id = consent(&svc, "demo", "accept_all", json!({})).await;
     assert_eq!(event_status(&svc, &id).await, 202);
-    let mut db = database(&app);
-    assert!(db.remove_site("demo").unwrap());
-    let cfg = assent::domain::site::SiteConfig::new_default(
-        "demo",
-        vec!["localhost".into(), "127.0.0.1".into()],
-    );
-    db.add_site("demo", &cfg, assent::now()).unwrap();
+    with_database(&app, |db| {
+        assert!(db.remove_site("demo").unwrap());
+        let cfg = assent::domain::site::SiteConfig::new_default(
+            "demo",
+            vec!["localhost".into(), "127.0.0.1".into()],
+        );
+        db.add_site("demo", &cfg, assent::now()).unwrap();
+    });
     // Before the server's registry noticed, and after: no consent record, no event.
     assert_eq!(event_status(&svc, &id).await, 403);
     app.state.refresh_sites().await.unwrap();
@@ -65,12 +70,13 @@ async fn a_grant_from_an_older_policy_revision_is_refused_until_asked_again() {
     let svc = service(&app).await;
     let id = consent(&svc, "demo", "accept_all", json!({})).await;
     assert_eq!(event_status(&svc, &id).await, 202);
-    let mut db = database(&app);
-    let cfg = db.site("demo").unwrap().unwrap().config;
-    assert_eq!(
-        db.update_site("demo", &cfg, true, assent::now()).unwrap(),
-        2
-    );
+    with_database(&app, |db| {
+        let cfg = db.site("demo").unwrap().unwrap().config;
+        assert_eq!(
+            db.update_site("demo", &cfg, true, assent::now()).unwrap(),
+            2
+        );
+    });
     app.state.refresh_sites().await.unwrap();
     let (status, body) = post(
         &svc,
@@ -103,47 +109,48 @@ async fn export_and_erasure_outlive_the_consent_records_retention_removed() {
     let site = app.state.sites.get("demo").unwrap();
     // A choice made over a year ago; the visitor came back last month.
     let made = time::OffsetDateTime::from_unix_timestamp(now - 380 * DAY).unwrap();
-    let mut db = database(&app);
-    let mut seeder = db.seeder("demo").unwrap();
-    seeder
-        .consent(&ConsentRecord {
-            consent_id: id,
+    let visitor = visitor_key(&site.secret, id);
+    let policy_hash = site.policy_hash.clone();
+    with_database(&app, |db| {
+        let mut seeder = db.seeder("demo").unwrap();
+        seeder
+            .consent(&ConsentRecord {
+                consent_id: id,
+                site: "demo".into(),
+                created_at: made,
+                revision: 1,
+                policy_hash,
+                choices: BTreeMap::from([("analytics".to_string(), true)]),
+                action: Action::AcceptAll,
+                language: None,
+                page_path: None,
+                expires_at: add_months(made, 13),
+            })
+            .unwrap();
+        let visit = NewEvent {
             site: "demo".into(),
-            created_at: made,
-            revision: 1,
-            policy_hash: site.policy_hash.clone(),
-            choices: BTreeMap::from([("analytics".to_string(), true)]),
-            action: Action::AcceptAll,
-            language: None,
-            page_path: None,
-            expires_at: add_months(made, 13),
-        })
-        .unwrap();
-    let visit = NewEvent {
-        site: "demo".into(),
-        ts: now - 30 * DAY,
-        name: "pageview".into(),
-        path: "/back".into(),
-        referrer: None,
-        source: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_content: None,
-        utm_term: None,
-        country: None,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        device: "Desktop".into(),
-        screen: "Desktop".into(),
-        props: None,
-        prop_pairs: Vec::new(),
-        engaged_ms: None,
-    };
-    seeder
-        .visit(visitor_key(&site.secret, id), &[visit])
-        .unwrap();
-    seeder.commit().unwrap();
+            ts: now - 30 * DAY,
+            name: "pageview".into(),
+            path: "/back".into(),
+            referrer: None,
+            source: None,
+            utm_source: None,
+            utm_medium: None,
+            utm_campaign: None,
+            utm_content: None,
+            utm_term: None,
+            country: None,
+            browser: "Firefox".into(),
+            os: "Linux".into(),
+            device: "Desktop".into(),
+            screen: "Desktop".into(),
+            props: None,
+            prop_pairs: Vec::new(),
+            engaged_ms: None,
+        };
+        seeder.visit(visitor, &[visit]).unwrap();
+        seeder.commit().unwrap();
+    });
     let r = app.state.store.purge(now - 379 * DAY, now).await.unwrap();
     assert_eq!((r.consent_records, r.visits), (1, 0));
 
