@@ -124,17 +124,7 @@ impl Load {
 
 /// The numbers of the events stored (in their properties).
 fn stored(store: &Store) -> HashSet<u64> {
-    let props: Vec<String> = engine::open(&store.location())
-        .conn()
-        .rows("SELECT props FROM events", &[], |r| r.get(0))
-        .unwrap();
-    props
-        .iter()
-        .map(|p| {
-            let v: serde_json::Value = serde_json::from_str(p).unwrap();
-            v["n"].as_u64().unwrap()
-        })
-        .collect()
+    engine::stored_numbers(&store.location())
 }
 
 fn consent(server: &Server) -> String {

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -257,18 +256,7 @@ fn an_instance_killed_under_load_loses_nothing_acknowledged_and_the_other_serves
     let acked_b: Vec<u64> = on_b.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert!(!acked_a.is_empty() && acked_b.len() >= 200);
 
-    let props: Vec<String> = engine::open(&Location::Postgres(p.db.url.clone()))
-        .conn()
-        .rows("SELECT props FROM events", &[], |r| r.get(0))
-        .unwrap();
-    let stored: HashSet<u64> = props
-        .iter()
-        .map(|t| {
-            serde_json::from_str::<Value>(t).unwrap()["n"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let stored = engine::stored_numbers(&Location::Postgres(p.db.url.clone()));
     let lost = acked_a
         .iter()
         .chain(&acked_b)

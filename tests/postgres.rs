@@ -157,18 +157,7 @@ fn a_lost_connection_fails_closed_and_recovers_without_a_restart() {
     eprintln!("{refused} events refused with 503 before event {n} was stored again");
     assert!(event(n + 1) == 202);
     acked.push(n + 1);
-    let stored: Vec<String> = engine::open(&Location::Postgres(db.url.clone()))
-        .conn()
-        .rows("SELECT props FROM events", &[], |r| r.get(0))
-        .unwrap();
-    let stored: std::collections::HashSet<u64> = stored
-        .iter()
-        .map(|p| {
-            serde_json::from_str::<serde_json::Value>(p).unwrap()["n"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let stored = engine::stored_numbers(&Location::Postgres(db.url.clone()));
     assert!(
         acked.iter().all(|n| stored.contains(n)),
         "{acked:?} {stored:?}"

@@ -22,6 +22,7 @@ use crate::storage::sites::SiteRow;
 use crate::storage::sql::{Conn, Engine};
 use crate::storage::{
     consents, db, events, postgres, receipts, retention, rollups, scrub, sites, users, visits,
+    writer,
 };
 
 /// One consent record as `assent consents export` writes it.
@@ -150,14 +151,8 @@ impl Database {
             let purged = self.owned().conn().transaction(|tx| {
                 if tx.engine() == Engine::Postgres && !dry_run {
                     // Running instances' writers wait meanwhile, and read afresh after (storage::writer).
-                    tx.batch(&format!(
-                        "SELECT pg_advisory_xact_lock({})",
-                        crate::storage::writer::WRITERS_LOCK
-                    ))?;
-                    tx.execute(
-                        "UPDATE meta SET value = 'assent purge' WHERE key = 'last_writer'",
-                        &[],
-                    )?;
+                    writer::wait_for_turn(tx)?;
+                    writer::record_turn(tx, "assent purge")?;
                 }
                 let cuts: Vec<retention::SiteCut> = sites::list(tx)?
                     .iter()
@@ -307,14 +302,8 @@ impl Database {
         let tx = &mut seeder.tx;
         if tx.engine() == Engine::Postgres {
             // The ids it gives events are the writers' to give: it takes their turn (storage::writer).
-            tx.batch(&format!(
-                "SELECT pg_advisory_xact_lock({})",
-                crate::storage::writer::WRITERS_LOCK
-            ))?;
-            tx.execute(
-                "UPDATE meta SET value = 'assent seed' WHERE key = 'last_writer'",
-                &[],
-            )?;
+            writer::wait_for_turn(tx)?;
+            writer::record_turn(tx, "assent seed")?;
         }
         let next_event = events::next_id(tx)?;
         // A site no server has counted yet, and with no visits, is counted in its zone by the seeder

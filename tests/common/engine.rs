@@ -76,3 +76,18 @@ pub fn store_bytes(dir: &std::path::Path, pg: &Option<ScratchDatabase>) -> Vec<u
     }
     out
 }
+
+/// The numbers the load tests put in their events' properties (`{"n": N}`), as stored.
+pub fn stored_numbers(location: &Location) -> std::collections::HashSet<u64> {
+    let props: Vec<String> = open(location)
+        .conn()
+        .rows("SELECT props FROM events", &[], |r| r.get(0))
+        .expect("events");
+    props
+        .iter()
+        .map(|p| {
+            let v: serde_json::Value = serde_json::from_str(p).expect("stored JSON");
+            v["n"].as_u64().expect("a number")
+        })
+        .collect()
+}

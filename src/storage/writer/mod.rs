@@ -52,7 +52,7 @@ const MAX_BATCH: usize = 1024;
 /// How stale a visit row may get while its visit is open.
 const FLUSH_SECS: i64 = 5;
 /// The advisory lock every instance's writer holds for the length of each transaction on PostgreSQL.
-pub(crate) const WRITERS_LOCK: i64 = 0x4153_5345_4e54_5752; // "ASSENTWR"
+const WRITERS_LOCK: i64 = 0x4153_5345_4e54_5752; // "ASSENTWR"
 
 /// How long writes must keep succeeding after a storage failure before the writer says it is over.
 const RECOVERED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
@@ -588,9 +588,7 @@ impl Writer {
                 shared: false,
             });
         };
-        let mut conn = self.conn.conn();
-        conn.batch(&format!("SELECT pg_advisory_xact_lock({WRITERS_LOCK})"))?;
-        let last: String = conn.value("SELECT value FROM meta WHERE key = 'last_writer'", &[])?;
+        let last = wait_for_turn(&mut self.conn.conn())?;
         if last == me {
             return Ok(Turn {
                 mark_as: None,
@@ -693,14 +691,29 @@ struct Turn {
 
 impl Turn {
     fn mark(&self, conn: &mut Conn) -> Result<()> {
-        if let Some(me) = &self.mark_as {
-            conn.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'last_writer'",
-                args![me],
-            )?;
+        match &self.mark_as {
+            Some(me) => record_turn(conn, me),
+            None => Ok(()),
         }
-        Ok(())
     }
+}
+
+/// PostgreSQL, inside a transaction: waits until no other writer (an instance's, or a command's that
+/// changes rows the writers hold) is in a transaction, for as long as this one lasts; returns who wrote
+/// last.
+pub(crate) fn wait_for_turn(conn: &mut Conn) -> Result<String> {
+    conn.batch(&format!("SELECT pg_advisory_xact_lock({WRITERS_LOCK})"))?;
+    conn.value("SELECT value FROM meta WHERE key = 'last_writer'", &[])
+}
+
+/// Records `who` as the last writer when the transaction commits: the next instance to take the turn reads
+/// its state afresh.
+pub(crate) fn record_turn(conn: &mut Conn, who: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'last_writer'",
+        args![who],
+    )?;
+    Ok(())
 }
 
 fn set_watermark(conn: &mut Conn, last_event: i64) -> Result<()> {
