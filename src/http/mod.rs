@@ -71,8 +71,11 @@ public_api! {
 /// The routes, shared by `main` and the tests. Each path is a resource, so a method it does not serve
 /// gets 405, and `HEAD` is answered wherever `GET` is.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    dashboard::configure(cfg);
+    // The router tries resources in order, and each dynamic pattern costs a regex match: the public API
+    // (ingestion, on every page of every site) comes before the dashboard's score of `/sites/{site}/...`
+    // pages. No pattern of one overlaps the other's.
     public_routes(cfg);
+    dashboard::configure(cfg);
     cfg.service(get("/demo", pages::demo))
         .service(get("/s/demo-page.js", pages::demo_script))
         // Anything else under /api: JSON 404s, and preflights.
