@@ -264,10 +264,13 @@ async fn app_with(env: &[(&str, &str)]) -> (TestApp, String) {
         db.add_user(VIEWER.0, VIEWER.1, false, 1).unwrap();
         db.grant_site(VIEWER.0, "demo").unwrap();
     });
-    let key = assent::storage::Database::open(&app.state.settings.db_path())
-        .unwrap()
-        .create_key(ADMIN.0, "ci", 1)
-        .unwrap();
+    let location = app.state.settings.location();
+    let key = assent::storage::sql::off_runtime(|| {
+        assent::storage::Database::connect(&location)
+            .unwrap()
+            .create_key(ADMIN.0, "ci", 1)
+            .unwrap()
+    });
     let store = &app.state.store;
     let site = app.state.sites.get("shop").unwrap();
     let now = time::OffsetDateTime::now_utc();
@@ -393,8 +396,7 @@ async fn login_succeeds_fails_and_sets_a_safe_cookie() {
     let token = ok.cookie("assent_session").unwrap();
     // Only a digest of the token is stored.
     let stored: String = app
-        .db()
-        .query_row("SELECT token_hash FROM sessions", [], |r| r.get(0))
+        .with_sql(|c| c.value("SELECT token_hash FROM sessions", &[]))
         .unwrap();
     assert_ne!(stored, token);
     let home = send(&svc, get("/", Some(&token))).await;
@@ -656,12 +658,7 @@ async fn admins_manage_users_and_keys_and_removal_ends_sessions() {
             .contains(&key)
     );
     let id: i64 = app
-        .db()
-        .query_row(
-            "SELECT id FROM api_keys WHERE name = 'reporting'",
-            [],
-            |r| r.get(0),
-        )
+        .with_sql(|c| c.value("SELECT id FROM api_keys WHERE name = 'reporting'", &[]))
         .unwrap();
     let revoked = send(
         &svc,
@@ -686,12 +683,7 @@ async fn admins_manage_users_and_keys_and_removal_ends_sessions() {
     );
 
     let uid: i64 = app
-        .db()
-        .query_row(
-            "SELECT id FROM users WHERE email = 'new@example.com'",
-            [],
-            |r| r.get(0),
-        )
+        .with_sql(|c| c.value("SELECT id FROM users WHERE email = 'new@example.com'", &[]))
         .unwrap();
     let removed = send(
         &svc,
@@ -1468,11 +1460,14 @@ async fn site_settings_validate_like_the_cli_and_show_errors_beside_fields() {
     assert_eq!(shop.config.timezone, "Europe/Paris");
     assert!(!shop.config.options.floating_button);
     assert_eq!(shop.revision, 1);
-    let stored = assent::storage::Database::open(&app.state.settings.db_path())
-        .unwrap()
-        .site("shop")
-        .unwrap()
-        .unwrap();
+    let location = app.state.settings.location();
+    let stored = assent::storage::sql::off_runtime(|| {
+        assent::storage::Database::connect(&location)
+            .unwrap()
+            .site("shop")
+            .unwrap()
+            .unwrap()
+    });
     assert_eq!(stored.config.timezone, "Europe/Paris");
 
     // A changed text is a new policy revision; only the override is stored.

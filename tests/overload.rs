@@ -26,8 +26,7 @@ async fn a_full_queue_is_answered_503_at_once_and_nothing_acknowledged_is_lost()
     app.state.store.flush().await.unwrap();
 
     let refused = Arc::new(AtomicUsize::new(0));
-    let lock = app.db();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let hold = engine::WriterHold::start(&app.state.settings.location());
     let seen = refused.clone();
     let holder = std::thread::spawn(move || {
         // Held until the first request has been turned away (or 60 s, then the test fails below).
@@ -35,7 +34,7 @@ async fn a_full_queue_is_answered_503_at_once_and_nothing_acknowledged_is_lost()
         while seen.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        lock.execute_batch("COMMIT").unwrap();
+        hold.release();
     });
 
     const REQUESTS: u64 = 11_000;
@@ -79,14 +78,8 @@ async fn a_full_queue_is_answered_503_at_once_and_nothing_acknowledged_is_lost()
         "the queue's worth was stored: {}",
         stored_ok.len()
     );
-    let conn = app.db();
-    let stored: std::collections::HashSet<u64> = conn
-        .prepare("SELECT json_extract(props, '$.n') FROM events WHERE name = 'tick'")
-        .unwrap()
-        .query_map([], |r| r.get::<_, i64>(0))
-        .unwrap()
-        .map(|n| n.unwrap() as u64)
-        .collect();
+    let location = app.state.settings.location();
+    let stored = assent::storage::sql::off_runtime(|| engine::stored_numbers(&location));
     let lost = stored_ok.iter().filter(|n| !stored.contains(n)).count();
     assert_eq!(lost, 0, "every 202 is in the database");
 
@@ -107,8 +100,7 @@ async fn a_full_queue_is_answered_503_at_once_and_nothing_acknowledged_is_lost()
 async fn healthz_and_the_script_answer_while_the_writer_is_held_up() {
     let app = TestApp::with_env(&[("ASSENT_RATE_LIMIT", "0")]);
     let svc = service(&app).await;
-    let lock = app.db();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let hold = engine::WriterHold::start(&app.state.settings.location());
     let (status, _) = call(&svc, TestRequest::get().uri("/healthz")).await;
     assert_eq!(status, 200);
     let res = atest::call_service(
@@ -117,7 +109,7 @@ async fn healthz_and_the_script_answer_while_the_writer_is_held_up() {
     )
     .await;
     assert_eq!(res.status().as_u16(), 200);
-    lock.execute_batch("COMMIT").unwrap();
+    hold.release();
 }
 
 /// A connection from `from` (any 127.0.0.0/8 address is the machine's own).

@@ -91,3 +91,40 @@ pub fn stored_numbers(location: &Location) -> std::collections::HashSet<u64> {
         })
         .collect()
 }
+
+/// The writer held up from outside the server until [`WriterHold::release`]: on SQLite another connection
+/// holds the write lock (`BEGIN IMMEDIATE`); on PostgreSQL one holds `meta` locked, which every writer's
+/// transaction reads right after taking its turn. The connection lives on a thread of its own (the
+/// PostgreSQL client cannot be used on the test's runtime).
+pub struct WriterHold {
+    release: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WriterHold {
+    pub fn start(location: &Location) -> WriterHold {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let location = location.clone();
+        let thread = std::thread::spawn(move || {
+            let mut owned = open(&location);
+            let mut conn = owned.conn();
+            conn.begin().expect("begin");
+            if conn.engine() == assent::storage::sql::Engine::Postgres {
+                conn.batch("LOCK TABLE meta IN ACCESS EXCLUSIVE MODE")
+                    .expect("lock meta");
+            }
+            ready_tx.send(()).expect("ready");
+            let _ = release_rx.recv();
+            conn.commit().expect("commit");
+        });
+        ready_rx.recv().expect("the writer held up");
+        WriterHold { release, thread }
+    }
+
+    /// Lets the writer go on, once the holding transaction has ended.
+    pub fn release(self) {
+        let _ = self.release.send(());
+        self.thread.join().expect("the holding thread");
+    }
+}
