@@ -928,6 +928,9 @@ fn main() {
         other => panic!("unknown scenario {other:?}: ingest, rights, mint or stats"),
     }
     // The server thread is not joined: the process ends here, as after a crash, which the next start
-    // repairs.
+    // repairs. `exit` runs no destructors, so the temporary directories (wrk's scripts with their consent
+    // ids, the data of a run without `--data-dir`) are removed first.
+    drop(scripts);
+    drop(temp);
     std::process::exit(0);
 }

@@ -8,21 +8,11 @@ use std::collections::BTreeMap;
 
 use actix_web::test::{self as atest, TestRequest};
 use assent::domain::consent::{Action, ConsentId, ConsentRecord, add_months};
-use assent::domain::event::NewEvent;
 use assent::domain::visits::visitor_key;
-use assent::storage::Database;
 use common::*;
 use serde_json::json;
 
 const DAY: i64 = 86_400;
-
-/// Runs `f` on the store as a command would (another process), whichever its engine, off the test's
-/// runtime (the PostgreSQL client blocks).
-fn with_database<T: Send>(app: &TestApp, f: impl FnOnce(&mut Database) -> T + Send) -> T {
-    assent::storage::sql::off_runtime(|| {
-        f(&mut Database::connect(&app.state.settings.location()).unwrap())
-    })
-}
 
 async fn event_status<S, B>(svc: &S, id: &str) -> u16
 where
@@ -48,7 +38,7 @@ async fn a_site_removed_and_added_again_takes_no_old_consent_id() {
     let svc = service(&app).await;
     let id = consent(&svc, "demo", "accept_all", json!({})).await;
     assert_eq!(event_status(&svc, &id).await, 202);
-    with_database(&app, |db| {
+    app.with_database(|db| {
         assert!(db.remove_site("demo").unwrap());
         let cfg = assent::domain::site::SiteConfig::new_default(
             "demo",
@@ -70,7 +60,7 @@ async fn a_grant_from_an_older_policy_revision_is_refused_until_asked_again() {
     let svc = service(&app).await;
     let id = consent(&svc, "demo", "accept_all", json!({})).await;
     assert_eq!(event_status(&svc, &id).await, 202);
-    with_database(&app, |db| {
+    app.with_database(|db| {
         let cfg = db.site("demo").unwrap().unwrap().config;
         assert_eq!(
             db.update_site("demo", &cfg, true, assent::now()).unwrap(),
@@ -111,7 +101,7 @@ async fn export_and_erasure_outlive_the_consent_records_retention_removed() {
     let made = time::OffsetDateTime::from_unix_timestamp(now - 380 * DAY).unwrap();
     let visitor = visitor_key(&site.secret, id);
     let policy_hash = site.policy_hash.clone();
-    with_database(&app, |db| {
+    app.with_database(|db| {
         let mut seeder = db.seeder("demo").unwrap();
         seeder
             .consent(&ConsentRecord {
@@ -127,27 +117,7 @@ async fn export_and_erasure_outlive_the_consent_records_retention_removed() {
                 expires_at: add_months(made, 13),
             })
             .unwrap();
-        let visit = NewEvent {
-            site: "demo".into(),
-            ts: now - 30 * DAY,
-            name: "pageview".into(),
-            path: "/back".into(),
-            referrer: None,
-            source: None,
-            utm_source: None,
-            utm_medium: None,
-            utm_campaign: None,
-            utm_content: None,
-            utm_term: None,
-            country: None,
-            browser: "Firefox".into(),
-            os: "Linux".into(),
-            device: "Desktop".into(),
-            screen: "Desktop".into(),
-            props: None,
-            prop_pairs: Vec::new(),
-            engaged_ms: None,
-        };
+        let visit = plain_event("demo", now - 30 * DAY, "pageview", "/back");
         seeder.visit(visitor, &[visit]).unwrap();
         seeder.commit().unwrap();
     });

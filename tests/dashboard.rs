@@ -264,13 +264,7 @@ async fn app_with(env: &[(&str, &str)]) -> (TestApp, String) {
         db.add_user(VIEWER.0, VIEWER.1, false, 1).unwrap();
         db.grant_site(VIEWER.0, "demo").unwrap();
     });
-    let location = app.state.settings.location();
-    let key = assent::storage::sql::off_runtime(|| {
-        assent::storage::Database::connect(&location)
-            .unwrap()
-            .create_key(ADMIN.0, "ci", 1)
-            .unwrap()
-    });
+    let key = app.with_database(|db| db.create_key(ADMIN.0, "ci", 1).unwrap());
     let store = &app.state.store;
     let site = app.state.sites.get("shop").unwrap();
     let now = time::OffsetDateTime::now_utc();
@@ -293,28 +287,15 @@ async fn app_with(env: &[(&str, &str)]) -> (TestApp, String) {
     }
     for h in hits() {
         let e = NewEvent {
-            site: "shop".into(),
-            ts: ts(h.at),
-            name: h.name.into(),
-            path: h.path.into(),
             referrer: h.referrer.map(String::from),
             source: h.referrer.map(String::from),
-            utm_source: None,
-            utm_medium: None,
-            utm_campaign: None,
-            utm_content: None,
-            utm_term: None,
             country: h.country.map(String::from),
-            browser: "Firefox".into(),
-            os: "Linux".into(),
-            device: "Desktop".into(),
-            screen: "Desktop".into(),
             props: h.prop.map(|(k, v)| json!({ k: v }).to_string()),
             prop_pairs: h
                 .prop
                 .map(|(k, v)| vec![(k.to_string(), v.to_string())])
                 .unwrap_or_default(),
-            engaged_ms: None,
+            ..plain_event("shop", ts(h.at), h.name, h.path)
         };
         assert!(store.record_event(ConsentId(h.who), e).await.unwrap());
     }
@@ -1054,27 +1035,7 @@ async fn realtime_counts_a_new_visitor() {
     let before = send(&svc, get("/sites/shop/realtime?format=json", Some(&token))).await;
     let before: Value = serde_json::from_str(&before.body).unwrap();
     assert_eq!(before["visitors"], 0);
-    let e = NewEvent {
-        site: "shop".into(),
-        ts: assent::now(),
-        name: "pageview".into(),
-        path: "/now".into(),
-        referrer: None,
-        source: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_content: None,
-        utm_term: None,
-        country: None,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        device: "Desktop".into(),
-        screen: "Desktop".into(),
-        props: None,
-        prop_pairs: Vec::new(),
-        engaged_ms: None,
-    };
+    let e = plain_event("shop", assent::now(), "pageview", "/now");
     assert!(app.state.store.record_event(ConsentId(2), e).await.unwrap());
     let after = send(&svc, get("/sites/shop/realtime?format=json", Some(&token))).await;
     let after: Value = serde_json::from_str(&after.body).unwrap();
@@ -1230,27 +1191,7 @@ async fn the_consent_panel_shows_decisions_rates_and_the_estimate() {
             .unwrap();
     }
     // One visitor counted today.
-    let e = NewEvent {
-        site: "shop".into(),
-        ts: assent::now(),
-        name: "pageview".into(),
-        path: "/today".into(),
-        referrer: None,
-        source: None,
-        utm_source: None,
-        utm_medium: None,
-        utm_campaign: None,
-        utm_content: None,
-        utm_term: None,
-        country: None,
-        browser: "Firefox".into(),
-        os: "Linux".into(),
-        device: "Desktop".into(),
-        screen: "Desktop".into(),
-        props: None,
-        prop_pairs: Vec::new(),
-        engaged_ms: None,
-    };
+    let e = plain_event("shop", assent::now(), "pageview", "/today");
     assert!(store.record_event(ConsentId(1), e).await.unwrap());
     let value = |body: &str, key: &str| {
         let marker = format!("data-consent=\"{key}\">");
@@ -1460,14 +1401,7 @@ async fn site_settings_validate_like_the_cli_and_show_errors_beside_fields() {
     assert_eq!(shop.config.timezone, "Europe/Paris");
     assert!(!shop.config.options.floating_button);
     assert_eq!(shop.revision, 1);
-    let location = app.state.settings.location();
-    let stored = assent::storage::sql::off_runtime(|| {
-        assent::storage::Database::connect(&location)
-            .unwrap()
-            .site("shop")
-            .unwrap()
-            .unwrap()
-    });
+    let stored = app.with_database(|db| db.site("shop").unwrap().unwrap());
     assert_eq!(stored.config.timezone, "Europe/Paris");
 
     // A changed text is a new policy revision; only the override is stored.

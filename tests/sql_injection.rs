@@ -52,13 +52,7 @@ async fn app() -> (TestApp, String) {
     let app = TestApp::build(&[("ASSENT_RATE_LIMIT", "0")], |db| {
         db.add_user(ADMIN.0, ADMIN.1, true, 1).unwrap();
     });
-    let location = app.state.settings.location();
-    let key = assent::storage::sql::off_runtime(|| {
-        assent::storage::Database::connect(&location)
-            .unwrap()
-            .create_key(ADMIN.0, "ci", 1)
-            .unwrap()
-    });
+    let key = app.with_database(|db| db.create_key(ADMIN.0, "ci", 1).unwrap());
     {
         let svc = service(&app).await;
         for (n, page) in ["/", "/pricing", "/blog"].iter().enumerate() {

@@ -32,8 +32,7 @@ async fn shop() -> (TestApp, String, String) {
             .unwrap();
         db.grant_site("vic@example.com", "demo").unwrap();
     });
-    let (admin, viewer) = assent::storage::sql::off_runtime(|| {
-        let db = assent::storage::Database::connect(&app.state.settings.location()).unwrap();
+    let (admin, viewer) = app.with_database(|db| {
         (
             db.create_key("ana@example.com", "ci", 1).unwrap(),
             db.create_key("vic@example.com", "ci", 1).unwrap(),

@@ -126,9 +126,47 @@ impl TestApp {
         assent::storage::sql::off_runtime(|| f(&mut self.sql().conn()))
     }
 
+    /// Runs `f` on the store as a command would (another process), whichever its engine, off the test's
+    /// runtime (the PostgreSQL client blocks).
+    pub fn with_database<T: Send>(
+        &self,
+        f: impl FnOnce(&mut assent::storage::Database) -> T + Send,
+    ) -> T {
+        let location = self.state.settings.location();
+        assent::storage::sql::off_runtime(|| {
+            f(&mut assent::storage::Database::connect(&location).expect("open the store"))
+        })
+    }
+
     pub fn count(&self, table: &str) -> i64 {
         self.with_sql(|c| c.value(&format!("SELECT COUNT(*) FROM {table}"), &[]))
             .expect("count")
+    }
+}
+
+/// A page view or event from Firefox on a Linux desktop, with no referrer, campaign, country or
+/// properties: for tests where only the site, the time, the name and the page matter.
+pub fn plain_event(site: &str, ts: i64, name: &str, path: &str) -> assent::domain::event::NewEvent {
+    assent::domain::event::NewEvent {
+        site: site.into(),
+        ts,
+        name: name.into(),
+        path: path.into(),
+        referrer: None,
+        source: None,
+        utm_source: None,
+        utm_medium: None,
+        utm_campaign: None,
+        utm_content: None,
+        utm_term: None,
+        country: None,
+        browser: "Firefox".into(),
+        os: "Linux".into(),
+        device: "Desktop".into(),
+        screen: "Desktop".into(),
+        props: None,
+        prop_pairs: Vec::new(),
+        engaged_ms: None,
     }
 }
 
