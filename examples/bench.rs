@@ -878,6 +878,8 @@ fn stats_bench(server: &Server, key: &str, site: &str, api_only: bool) {
 }
 
 fn main() {
+    // The server runs in this process: the same allocator settings as `assent serve`.
+    assent::allocator::tune();
     let args = Args(std::env::args().skip(1).collect());
     let scenario = args.0.first().cloned().unwrap_or_else(|| "ingest".into());
     let connections = args.number("--connections", 32);

@@ -4,6 +4,7 @@
 //! Layout: `http` (handlers, no SQL) calls `domain` (consent rules, enrichment, visits; no actix types)
 //! and `storage` (SQL, migrations, the writer thread). `commands` implements the CLI.
 
+pub mod allocator;
 pub mod cli;
 pub mod commands;
 pub mod domain;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    assent::allocator::tune();
     let cli = assent::cli::Cli::parse();
     let env: std::collections::HashMap<String, String> = std::env::vars().collect();
     let settings = match assent::commands::load_settings(&cli, &env) {
