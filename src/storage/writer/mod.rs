@@ -18,17 +18,19 @@
 //! time across instances (group commit still batches each instance's jobs).
 
 mod batch;
+mod catch_up;
 mod counting;
+mod health;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
+mod turns;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::args;
 use crate::domain::consent::{ConsentId, ConsentRecord};
@@ -36,7 +38,6 @@ use crate::domain::consent_cache::ConsentCache;
 use crate::domain::event::NewEvent;
 use crate::domain::stats::contribution::Deltas;
 use crate::domain::stats::period::Zone;
-use crate::domain::stats::visitors;
 use crate::domain::visits::{OPEN_VISITS_CAPACITY, OpenVisits};
 use crate::error::{Error, Result};
 use crate::storage::engine::Owned;
@@ -44,8 +45,11 @@ use crate::storage::retention::PurgeReport;
 use crate::storage::scrub::{Applied, DirtyPage};
 use crate::storage::sites::{self, Generations};
 use crate::storage::sql::Conn;
-use crate::storage::{db, events, rollups};
+use crate::storage::{db, events};
 use batch::{Batch, Committed, Effect};
+use health::AliveGuard;
+pub use health::WriterHealth;
+pub(crate) use turns::{record_turn, wait_for_turn};
 
 /// Most jobs committed in one transaction; bounds the latency a batch adds.
 const MAX_BATCH: usize = 1024;
@@ -119,46 +123,6 @@ impl ErasureReport {
 pub struct Job {
     pub op: Op,
     pub reply: Option<oneshot::Sender<Result<Outcome>>>,
-}
-
-/// Whether the writer thread still runs; it is gone only after a panic or a failure it cannot survive.
-pub struct WriterHealth {
-    alive: AtomicBool,
-    stopped: Notify,
-}
-
-impl WriterHealth {
-    /// The health of a writer about to be started.
-    pub fn running() -> WriterHealth {
-        WriterHealth {
-            alive: AtomicBool::new(true),
-            stopped: Notify::new(),
-        }
-    }
-
-    pub fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::SeqCst)
-    }
-
-    /// Resolves once the writer thread has ended, for whatever reason.
-    pub async fn stopped(&self) {
-        if self.is_alive() {
-            self.stopped.notified().await;
-        }
-    }
-}
-
-/// Marks the writer gone when its thread ends, by return or by panic.
-struct AliveGuard(Arc<WriterHealth>);
-
-impl Drop for AliveGuard {
-    fn drop(&mut self) {
-        self.0.alive.store(false, Ordering::SeqCst);
-        self.0.stopped.notify_one();
-        if std::thread::panicking() {
-            tracing::error!("the writer thread panicked: nothing more can be stored");
-        }
-    }
 }
 
 /// What the writer knows of a site.
@@ -480,38 +444,6 @@ impl Writer {
         }
     }
 
-    /// Takes in what other processes committed: sites added, changed or removed (the consent entries and
-    /// open visits of a site that went are dropped), and data deleted by a command (open visits are written,
-    /// then everything cached is dropped and read afresh from the database when needed). A site whose time
-    /// zone changed has its rollups counted afresh.
-    fn catch_up(&mut self, generations: Generations, now: i64) -> Result<()> {
-        if generations.data != self.generations.data {
-            self.flush_now(now)?;
-            self.open.forget_all(now);
-            self.cache.clear();
-        }
-        if generations.sites != self.generations.sites {
-            let before: Vec<(String, String)> = self
-                .sites
-                .iter()
-                .map(|(id, s)| (id.clone(), s.timezone.clone()))
-                .collect();
-            // Rows of visits in memory are written before anything is counted afresh from the rows.
-            self.flush_now(now)?;
-            self.load_sites(generations)?;
-            for (id, zone) in before {
-                if let Some(site) = self.sites.get(&id)
-                    && site.timezone != zone
-                {
-                    self.open.forget_site(site.num, now);
-                }
-            }
-            self.count_afresh()?;
-        }
-        self.generations = generations;
-        Ok(())
-    }
-
     /// Empties the write-ahead log after a deletion (privacy invariant 6): until then it holds the old
     /// images of the pages the deletion changed.
     fn checkpoint(&mut self) {
@@ -559,161 +491,6 @@ impl Writer {
         self.apply(done, now);
         Ok(())
     }
-
-    /// Opens the PostgreSQL connection again after it was lost (a server restart, a network cut). Until
-    /// it opens, every job is answered 503 and nothing is stored. Whether the transaction the loss cut
-    /// short committed is unknown, so memory is read afresh from the rows.
-    fn reconnect(&mut self, now: i64) -> Result<()> {
-        let Some(url) = &self.reconnect_to else {
-            return Ok(());
-        };
-        let pg = crate::storage::sql::PgConn::connect(url)?;
-        self.conn = Owned::Pg(Box::new(pg));
-        self.open.forget_all(now);
-        self.cache.clear();
-        self.pending = Deltas::default();
-        tracing::warn!(
-            "the connection to PostgreSQL is open again; the writer reads its state afresh"
-        );
-        Ok(())
-    }
-
-    /// On PostgreSQL, inside a transaction just begun: waits for the writers' turn and, if another
-    /// instance wrote since this one did, drops what memory holds (open visits, consent entries; rollup
-    /// changes were all written). On SQLite, where one writer is alone, does nothing.
-    fn take_turn(&mut self, now: i64) -> Result<Turn> {
-        let Some(me) = self.instance.clone() else {
-            return Ok(Turn {
-                mark_as: None,
-                shared: false,
-            });
-        };
-        let last = wait_for_turn(&mut self.conn.conn())?;
-        if last == me {
-            return Ok(Turn {
-                mark_as: None,
-                shared: true,
-            });
-        }
-        self.open.forget_all(now);
-        self.cache.clear();
-        self.pending = Deltas::default();
-        Ok(Turn {
-            mark_as: Some(me),
-            shared: true,
-        })
-    }
-
-    /// Reads the sites: added ones get a number, removed ones (or removed and added again, with a new
-    /// secret) leave nothing behind in the consent cache or open visits.
-    fn load_sites(&mut self, generations: Generations) -> Result<()> {
-        let now = crate::now();
-        let mut fresh = HashMap::new();
-        for s in sites::keys(&mut self.conn.conn())? {
-            let num = match self.sites.remove(&s.id) {
-                Some(old) if old.secret == s.secret => old.num,
-                replaced => {
-                    if let Some(old) = replaced {
-                        self.open.forget_site(old.num, now);
-                    }
-                    self.cache.forget_site(&s.id);
-                    self.next_site_num += 1;
-                    self.next_site_num
-                }
-            };
-            let zone = Zone::parse(&s.timezone).unwrap_or_else(Zone::utc);
-            let counted_in_zone = rollups::zone_of(&mut self.conn.conn(), &s.id)?.as_deref()
-                == Some(s.timezone.as_str());
-            fresh.insert(
-                s.id,
-                WriterSite {
-                    num,
-                    salt: visitors::salt_of(&s.secret),
-                    secret: s.secret,
-                    revision: s.revision,
-                    timezone: s.timezone,
-                    zone,
-                    counted_in_zone,
-                },
-            );
-        }
-        // What is left was removed.
-        for (id, old) in self.sites.drain() {
-            self.cache.forget_site(&id);
-            self.open.forget_site(old.num, now);
-        }
-        self.sites = fresh;
-        self.generations.sites = generations.sites;
-        Ok(())
-    }
-
-    /// Counts afresh the rollups of sites not counted in their time zone (new rollups, a changed zone).
-    /// Ingestion waits meanwhile: about a second per hundred thousand events.
-    fn count_afresh(&mut self) -> Result<()> {
-        let stale: Vec<String> = self
-            .sites
-            .iter()
-            .filter(|(_, s)| !s.counted_in_zone)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in stale {
-            let Some(site) = self.sites.get(&id) else {
-                continue;
-            };
-            let (zone, timezone, salt) = (site.zone, site.timezone.clone(), site.salt);
-            // The gathered changes of this site are part of what is counted afresh.
-            self.pending.rows.retain(|k, _| k.site != id);
-            self.conn.conn().begin()?;
-            let counted = self.take_turn(crate::now()).and_then(|turn| {
-                let mut tx = self.conn.conn();
-                let visits = rollups::rebuild(&mut tx, &id, zone, &timezone, salt)?;
-                turn.mark(&mut tx)?;
-                tx.commit()?;
-                Ok(visits)
-            });
-            let visits = counted.inspect_err(|_| self.conn.conn().rollback())?;
-            tracing::info!(site = %id, visits, timezone = %timezone, "statistics counted afresh");
-            if let Some(site) = self.sites.get_mut(&id) {
-                site.counted_in_zone = true;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A writer's turn on PostgreSQL: whom to record as the last writer when the transaction commits (no one
-/// when it already is this instance, or on SQLite).
-struct Turn {
-    mark_as: Option<String>,
-    /// Other instances may write the same database (PostgreSQL).
-    shared: bool,
-}
-
-impl Turn {
-    fn mark(&self, conn: &mut Conn) -> Result<()> {
-        match &self.mark_as {
-            Some(me) => record_turn(conn, me),
-            None => Ok(()),
-        }
-    }
-}
-
-/// PostgreSQL, inside a transaction: waits until no other writer (an instance's, or a command's that
-/// changes rows the writers hold) is in a transaction, for as long as this one lasts; returns who wrote
-/// last.
-pub(crate) fn wait_for_turn(conn: &mut Conn) -> Result<String> {
-    conn.batch(&format!("SELECT pg_advisory_xact_lock({WRITERS_LOCK})"))?;
-    conn.value("SELECT value FROM meta WHERE key = 'last_writer'", &[])
-}
-
-/// Records `who` as the last writer when the transaction commits: the next instance to take the turn reads
-/// its state afresh.
-pub(crate) fn record_turn(conn: &mut Conn, who: &str) -> Result<()> {
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'last_writer'",
-        args![who],
-    )?;
-    Ok(())
 }
 
 fn set_watermark(conn: &mut Conn, last_event: i64) -> Result<()> {
