@@ -25,6 +25,9 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Prepared statements each connection keeps (see [`configure`]).
+const STATEMENT_CACHE: usize = 64;
+
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The same settings on every connection, writer and readers alike. WAL lets readers work while the
@@ -34,6 +37,9 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// once the write-ahead log is checkpointed (see [`checkpoint_truncate`]).
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // rusqlite keeps 16 prepared statements by default; the writer alone uses more than that (rollups are
+    // written in groups of four sizes, each its own text), and one evicted is compiled again on next use.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;

@@ -50,54 +50,126 @@ fn codes() -> impl Iterator<Item = u16> {
         .chain((1..=VISIT_DIMS.len()).map(|i| i as u16))
 }
 
-/// Applies gathered changes.
+/// Most rows one statement writes. Groups are cut to 64, 16, 4 or 1 rows, so that each statement has
+/// one of four texts (prepared once per connection on PostgreSQL, kept in SQLite's statement cache).
+const GROUP_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// Cuts `items` into slices of the sizes in [`GROUP_SIZES`].
+fn groups<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let size = GROUP_SIZES
+            .into_iter()
+            .find(|&n| n <= items.len())
+            .unwrap_or(1);
+        let (group, rest) = items.split_at(size);
+        out.push(group);
+        items = rest;
+    }
+    out
+}
+
+/// `(?a, ?b, ...), (...)`: placeholders for `rows` rows of `width` values.
+fn values_list(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=width).map(|c| format!("?{}", r * width + c)).collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A rollup row's key as the database returns it.
+type RowKey = (String, u16, i32, String);
+
+fn row_key(key: &Key) -> RowKey {
+    (key.site.clone(), key.dim, key.day, key.value.clone())
+}
+
+/// Applies gathered changes, a group of rows per statement: each statement is a round trip to
+/// PostgreSQL, and the writer applies a batch's changes on every transaction there.
 pub fn apply(conn: &mut Conn, deltas: &Deltas) -> Result<()> {
-    let mut rows: Vec<(&Key, &contribution::Delta)> = deltas.rows.iter().collect();
+    let mut rows: Vec<(&Key, contribution::Delta)> = deltas
+        .rows
+        .iter()
+        .map(|(key, d)| {
+            let mut d = d.clone();
+            d.settle();
+            (key, d)
+        })
+        .filter(|(_, d)| !d.is_noop())
+        .collect();
     // In key order, so that neighbouring rows share pages.
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    for (key, d) in rows {
-        let mut d = d.clone();
-        d.settle();
-        if d.is_noop() {
-            continue;
-        }
-        let left: Option<(i64, i64, i64, i64, i64, i64)> = conn.row(
-            "INSERT INTO rollups (site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (site_id, dim, day, value) DO UPDATE SET
-               visits = rollups.visits + excluded.visits, pageviews = rollups.pageviews + excluded.pageviews,
-               events = rollups.events + excluded.events, bounces = rollups.bounces + excluded.bounces,
-               duration = rollups.duration + excluded.duration,
-               engaged_ms = rollups.engaged_ms + excluded.engaged_ms
-             RETURNING visits, pageviews, events, bounces, duration, engaged_ms",
-            args![
-                &key.site,
-                key.dim,
-                key.day,
-                &key.value,
-                d.visits,
-                d.pageviews,
-                d.events,
-                d.bounces,
-                d.duration,
-                d.engaged_ms
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )?;
-        if !d.add.is_empty() {
-            add_numbers(conn, key, d.add)?;
-        }
+    let mut emptied = Vec::new();
+    for group in groups(&rows) {
+        emptied.extend(add_counts(conn, group)?);
+    }
+    let adding: Vec<(&Key, &[u32])> = rows
+        .iter()
+        .filter(|(_, d)| !d.add.is_empty())
+        .map(|(key, d)| (*key, d.add.as_slice()))
+        .collect();
+    for group in groups(&adding) {
+        add_numbers(conn, group)?;
+    }
+    for (key, d) in &rows {
         if !d.remove.is_empty() {
-            remove_numbers(conn, key, d.remove)?;
-        }
-        if left == Some((0, 0, 0, 0, 0, 0)) {
-            conn.execute(
-                "DELETE FROM rollups WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
-                args![&key.site, key.dim, key.day, &key.value],
-            )?;
+            remove_numbers(conn, key, d.remove.clone())?;
         }
     }
+    for (site, dim, day, value) in emptied {
+        conn.execute(
+            "DELETE FROM rollups WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
+            args![&site, dim, day, &value],
+        )?;
+    }
     Ok(())
+}
+
+/// Adds a group's counts to their rows (created as needed); returns the keys of rows left at zero, which
+/// are deleted once their visitor numbers are settled.
+fn add_counts(conn: &mut Conn, group: &[(&Key, contribution::Delta)]) -> Result<Vec<RowKey>> {
+    let sql = format!(
+        "INSERT INTO rollups (site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms)
+         VALUES {}
+         ON CONFLICT (site_id, dim, day, value) DO UPDATE SET
+           visits = rollups.visits + excluded.visits, pageviews = rollups.pageviews + excluded.pageviews,
+           events = rollups.events + excluded.events, bounces = rollups.bounces + excluded.bounces,
+           duration = rollups.duration + excluded.duration,
+           engaged_ms = rollups.engaged_ms + excluded.engaged_ms
+         RETURNING site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms",
+        values_list(group.len(), 10)
+    );
+    let mut values = Vec::with_capacity(group.len() * 10);
+    for (key, d) in group {
+        values.extend_from_slice(args![
+            &key.site,
+            key.dim,
+            key.day,
+            &key.value,
+            d.visits,
+            d.pageviews,
+            d.events,
+            d.bounces,
+            d.duration,
+            d.engaged_ms
+        ]);
+    }
+    let returned = conn.rows(&sql, &values, |r| {
+        let key: RowKey = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let mut left = 0i64;
+        for i in 4..10 {
+            left |= r.get::<i64>(i)?;
+        }
+        Ok((key, left))
+    })?;
+    Ok(returned
+        .into_iter()
+        .filter(|(_, left)| *left == 0)
+        .map(|(key, _)| key)
+        .collect())
 }
 
 fn write_chunk(conn: &mut Conn, key: &Key, chunk: i64, numbers: &[u32]) -> Result<()> {
@@ -116,23 +188,73 @@ fn write_chunk(conn: &mut Conn, key: &Key, chunk: i64, numbers: &[u32]) -> Resul
     Ok(())
 }
 
-/// Adds numbers to a row's last chunk, starting new chunks as it fills.
-fn add_numbers(conn: &mut Conn, key: &Key, mut add: Vec<u32>) -> Result<()> {
-    let last: Option<(i64, Vec<u8>)> = conn.row(
-        "SELECT chunk, numbers FROM rollup_visitors WHERE site_id = ?1 AND dim = ?2 AND day = ?3 AND value = ?4
-         ORDER BY chunk DESC LIMIT 1",
-        args![&key.site, key.dim, key.day, &key.value],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (mut chunk, mut set) = match last {
-        Some((c, bytes)) => (c, visitors::decode(&bytes)),
-        None => (0, Vec::new()),
-    };
-    set.append(&mut add);
-    set.sort_unstable();
-    for piece in pieces(&set) {
-        write_chunk(conn, key, chunk, piece)?;
-        chunk += 1;
+/// Adds numbers to each row's last chunk, starting new chunks as it fills: one statement reads the
+/// group's last chunks, one writes every chunk that changed.
+fn add_numbers(conn: &mut Conn, group: &[(&Key, &[u32])]) -> Result<()> {
+    let wanted: Vec<String> = (0..group.len())
+        .map(|i| {
+            let p = i * 4;
+            format!(
+                "(site_id = ?{} AND dim = ?{} AND day = ?{} AND value = ?{})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT site_id, dim, day, value, chunk, numbers FROM rollup_visitors AS r
+         WHERE ({})
+           AND chunk = (SELECT MAX(chunk) FROM rollup_visitors AS m
+                        WHERE m.site_id = r.site_id AND m.dim = r.dim AND m.day = r.day AND m.value = r.value)",
+        wanted.join(" OR ")
+    );
+    let mut keys = Vec::with_capacity(group.len() * 4);
+    for (key, _) in group {
+        keys.extend_from_slice(args![&key.site, key.dim, key.day, &key.value]);
+    }
+    let last: std::collections::HashMap<RowKey, (i64, Vec<u8>)> = conn
+        .rows(&sql, &keys, |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?),
+                (r.get(4)?, r.get(5)?),
+            ))
+        })?
+        .into_iter()
+        .collect();
+    // (key, chunk, encoded numbers) of every chunk to write.
+    let mut writes: Vec<(&Key, i64, Vec<u8>)> = Vec::new();
+    for (key, add) in group {
+        let (mut chunk, mut set) = match last.get(&row_key(key)) {
+            Some((c, bytes)) => (*c, visitors::decode(bytes)),
+            None => (0, Vec::new()),
+        };
+        set.extend_from_slice(add);
+        set.sort_unstable();
+        for piece in pieces(&set) {
+            writes.push((key, chunk, visitors::encode(piece)));
+            chunk += 1;
+        }
+    }
+    for part in groups(&writes) {
+        let sql = format!(
+            "INSERT INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES {}
+             ON CONFLICT (site_id, dim, day, value, chunk) DO UPDATE SET numbers = excluded.numbers",
+            values_list(part.len(), 6)
+        );
+        let mut values = Vec::with_capacity(part.len() * 6);
+        for (key, chunk, numbers) in part {
+            values.extend_from_slice(args![
+                &key.site,
+                key.dim,
+                key.day,
+                &key.value,
+                *chunk,
+                numbers.as_slice()
+            ]);
+        }
+        conn.execute(&sql, &values)?;
     }
     Ok(())
 }
@@ -258,6 +380,20 @@ pub fn rebuild(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_keep_every_row_in_order_in_four_sizes() {
+        for n in [0usize, 1, 3, 4, 5, 63, 64, 65, 100, 211] {
+            let items: Vec<usize> = (0..n).collect();
+            let cut = groups(&items);
+            assert!(cut.iter().all(|g| GROUP_SIZES.contains(&g.len())), "{n}");
+            assert_eq!(cut.concat(), items);
+        }
+        // 100 rows: one statement of 64, two of 16, one of 4.
+        let sizes: Vec<usize> = groups(&[0u8; 100]).iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, [64, 16, 16, 4]);
+        assert_eq!(values_list(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
+    }
 
     #[test]
     fn pieces_fit_a_page_and_keep_every_number() {
