@@ -9,6 +9,7 @@ mod database;
 pub mod db;
 pub mod engine;
 pub mod events;
+mod groups;
 pub mod migrate;
 pub mod postgres;
 mod readers;

@@ -8,6 +8,7 @@ use crate::domain::stats::dims::{self, VISIT_DIMS};
 use crate::domain::stats::period::Zone;
 use crate::domain::stats::visitors;
 use crate::error::Result;
+use crate::storage::groups::{groups, values_list};
 use crate::storage::sql::Conn;
 use crate::storage::{events, visits};
 
@@ -48,36 +49,6 @@ fn codes() -> impl Iterator<Item = u16> {
     [dims::TOTAL, dims::PAGE, dims::NAME, dims::PROP]
         .into_iter()
         .chain((1..=VISIT_DIMS.len()).map(|i| i as u16))
-}
-
-/// Most rows one statement writes. Groups are cut to 64, 16, 4 or 1 rows, so that each statement has
-/// one of four texts (prepared once per connection on PostgreSQL, kept in SQLite's statement cache).
-const GROUP_SIZES: [usize; 4] = [64, 16, 4, 1];
-
-/// Cuts `items` into slices of the sizes in [`GROUP_SIZES`].
-fn groups<T>(mut items: &[T]) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    while !items.is_empty() {
-        let size = GROUP_SIZES
-            .into_iter()
-            .find(|&n| n <= items.len())
-            .unwrap_or(1);
-        let (group, rest) = items.split_at(size);
-        out.push(group);
-        items = rest;
-    }
-    out
-}
-
-/// `(?a, ?b, ...), (...)`: placeholders for `rows` rows of `width` values.
-fn values_list(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let row: Vec<String> = (1..=width).map(|c| format!("?{}", r * width + c)).collect();
-            format!("({})", row.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A rollup row's key as the database returns it.
@@ -140,7 +111,7 @@ fn add_counts(conn: &mut Conn, group: &[(&Key, contribution::Delta)]) -> Result<
            duration = rollups.duration + excluded.duration,
            engaged_ms = rollups.engaged_ms + excluded.engaged_ms
          RETURNING site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms",
-        values_list(group.len(), 10)
+        values_list(group.len(), 10, None)
     );
     let mut values = Vec::with_capacity(group.len() * 10);
     for (key, d) in group {
@@ -241,7 +212,7 @@ fn add_numbers(conn: &mut Conn, group: &[(&Key, &[u32])]) -> Result<()> {
         let sql = format!(
             "INSERT INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES {}
              ON CONFLICT (site_id, dim, day, value, chunk) DO UPDATE SET numbers = excluded.numbers",
-            values_list(part.len(), 6)
+            values_list(part.len(), 6, None)
         );
         let mut values = Vec::with_capacity(part.len() * 6);
         for (key, chunk, numbers) in part {
@@ -380,20 +351,6 @@ pub fn rebuild(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn groups_keep_every_row_in_order_in_four_sizes() {
-        for n in [0usize, 1, 3, 4, 5, 63, 64, 65, 100, 211] {
-            let items: Vec<usize> = (0..n).collect();
-            let cut = groups(&items);
-            assert!(cut.iter().all(|g| GROUP_SIZES.contains(&g.len())), "{n}");
-            assert_eq!(cut.concat(), items);
-        }
-        // 100 rows: one statement of 64, two of 16, one of 4.
-        let sizes: Vec<usize> = groups(&[0u8; 100]).iter().map(|g| g.len()).collect();
-        assert_eq!(sizes, [64, 16, 16, 4]);
-        assert_eq!(values_list(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
-    }
 
     #[test]
     fn pieces_fit_a_page_and_keep_every_number() {

@@ -9,6 +9,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::stats::dims::VISIT_DIMS;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, VisitState};
 use crate::error::Result;
+use crate::storage::groups::{groups, values_list};
 use crate::storage::sql::{Conn, Engine, Row};
 
 /// Inserts the row of a visit opened by `e`, stored as event `first_event`; returns the visit id.
@@ -60,6 +61,34 @@ pub fn write(conn: &mut Conn, v: &VisitState) -> Result<()> {
             v.exit_event
         ],
     )?;
+    Ok(())
+}
+
+/// Writes the aggregates of several visits, a group per statement (see `storage::groups`).
+pub fn write_all(conn: &mut Conn, states: &[&VisitState]) -> Result<()> {
+    for group in groups(states) {
+        let sql = format!(
+            "UPDATE visits SET last_at = v.column2, last_event = v.column3, pageviews = v.column4,
+                               events = v.column5, engaged_ms = v.column6,
+                               exit_page = COALESCE((SELECT path FROM events WHERE id = v.column7), visits.exit_page)
+             FROM (VALUES {}) AS v
+             WHERE visits.id = v.column1",
+            values_list(group.len(), 7, Some("BIGINT"))
+        );
+        let mut values = Vec::with_capacity(group.len() * 7);
+        for v in group {
+            values.extend_from_slice(args![
+                v.id,
+                v.last_at,
+                v.last_event,
+                v.pageviews,
+                v.events,
+                v.engaged_ms,
+                v.exit_event
+            ]);
+        }
+        conn.execute(&sql, &values)?;
+    }
     Ok(())
 }
 

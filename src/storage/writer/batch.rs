@@ -144,15 +144,19 @@ impl<'a> Batch<'a> {
             .filter(|(_, v)| needs(v) && which(v))
             .map(|(k, _)| *k)
             .collect();
+        // Rows first, a group per statement; then each visit's figures, counted from its row.
+        let dirty: Vec<&VisitState> = keys
+            .iter()
+            .filter_map(|k| self.staged.get(k))
+            .filter(|v| v.dirty)
+            .collect();
+        visits::write_all(&mut self.conn, &dirty)?;
         for key in keys {
             let site = self.site_name(key.0).to_string();
             let Some(v) = self.staged.get_mut(&key) else {
                 continue;
             };
-            if v.dirty {
-                visits::write(&mut self.conn, v)?;
-                v.dirty = false;
-            }
+            v.dirty = false;
             counting::count_visit(&mut self.conn, &mut self.deltas, &site, v)?;
         }
         Ok(())

@@ -1,0 +1,70 @@
+//! Statements that write a group of rows at once. On PostgreSQL each statement is a round trip, and the
+//! writer writes a batch's visits and rollups on every transaction there; a group of rows per statement
+//! keeps a transaction to a few round trips. Groups come in four sizes, so that a statement has one of four
+//! texts (prepared once per connection on PostgreSQL, kept in SQLite's statement cache).
+
+/// The sizes groups are cut to, largest first.
+pub const GROUP_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// Cuts `items` into slices of the sizes in [`GROUP_SIZES`], in order.
+pub fn groups<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let size = GROUP_SIZES
+            .into_iter()
+            .find(|&n| n <= items.len())
+            .unwrap_or(1);
+        let (group, rest) = items.split_at(size);
+        out.push(group);
+        items = rest;
+    }
+    out
+}
+
+/// `(?1, ?2, ...), (...)`: placeholders for `rows` rows of `width` values, each inside `CAST(... AS
+/// type)` when a type is given (PostgreSQL types a `VALUES` list from its values, not from where its
+/// columns are used, and takes a bare placeholder there for text).
+pub fn values_list(rows: usize, width: usize, cast: Option<&str>) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=width)
+                .map(|c| {
+                    let p = format!("?{}", r * width + c);
+                    match cast {
+                        Some(t) => format!("CAST({p} AS {t})"),
+                        None => p,
+                    }
+                })
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_keep_every_row_in_order_in_four_sizes() {
+        for n in [0usize, 1, 3, 4, 5, 63, 64, 65, 100, 211] {
+            let items: Vec<usize> = (0..n).collect();
+            let cut = groups(&items);
+            assert!(cut.iter().all(|g| GROUP_SIZES.contains(&g.len())), "{n}");
+            assert_eq!(cut.concat(), items);
+        }
+        // 100 rows: one statement of 64, two of 16, one of 4.
+        let sizes: Vec<usize> = groups(&[0u8; 100]).iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, [64, 16, 16, 4]);
+    }
+
+    #[test]
+    fn values_lists_number_placeholders_row_by_row() {
+        assert_eq!(values_list(2, 3, None), "(?1, ?2, ?3), (?4, ?5, ?6)");
+        assert_eq!(
+            values_list(1, 2, Some("BIGINT")),
+            "(CAST(?1 AS BIGINT), CAST(?2 AS BIGINT))"
+        );
+    }
+}
