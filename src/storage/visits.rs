@@ -179,6 +179,26 @@ pub fn stored(conn: &mut Conn, id: i64) -> Result<Option<StoredVisit>> {
     conn.row(&format!("{STORED} WHERE id = ?1"), args![id], stored_from)
 }
 
+/// The rows of several visits by id, a group per statement (see `storage::groups`); ids without a row
+/// are left out.
+pub fn stored_all(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, StoredVisit>> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for group in groups(ids) {
+        let list: Vec<String> = (1..=group.len()).map(|i| format!("?{i}")).collect();
+        let values: Vec<crate::storage::sql::Arg> = group.iter().map(|&id| id.into()).collect();
+        let rows = conn.rows(
+            &format!("{STORED} WHERE id IN ({})", list.join(", ")),
+            &values,
+            stored_from,
+        )?;
+        out.extend(rows.into_iter().map(|v| (v.id, v)));
+    }
+    Ok(out)
+}
+
 /// The visits of a visitor on a site.
 pub fn stored_of_visitor(conn: &mut Conn, site: &str, visitor: i64) -> Result<Vec<StoredVisit>> {
     conn.rows(

@@ -151,13 +151,23 @@ impl<'a> Batch<'a> {
             .filter(|v| v.dirty)
             .collect();
         visits::write_all(&mut self.conn, &dirty)?;
+        let to_count: Vec<i64> = keys
+            .iter()
+            .filter_map(|k| self.staged.get(k))
+            .filter(|v| counting::needs_count(v))
+            .map(|v| v.id)
+            .collect();
+        let rows = visits::stored_all(&mut self.conn, &to_count)?;
         for key in keys {
             let site = self.site_name(key.0).to_string();
             let Some(v) = self.staged.get_mut(&key) else {
                 continue;
             };
             v.dirty = false;
-            counting::count_visit(&mut self.conn, &mut self.deltas, &site, v)?;
+            // A visit whose row is gone (erased in this batch) is not counted, as when read alone.
+            if let Some(row) = rows.get(&v.id) {
+                counting::count_visit(&mut self.conn, &mut self.deltas, &site, v, Some(row))?;
+            }
         }
         Ok(())
     }
@@ -308,7 +318,13 @@ impl<'a> Batch<'a> {
                         visits::write(&mut self.conn, &old)?;
                         old.dirty = false;
                     }
-                    counting::count_visit(&mut self.conn, &mut self.deltas, &e.site, &mut old)?;
+                    counting::count_visit(
+                        &mut self.conn,
+                        &mut self.deltas,
+                        &e.site,
+                        &mut old,
+                        None,
+                    )?;
                 }
                 let visit = visits::insert(&mut self.conn, e, visitor, event_id)?;
                 events::insert(&mut self.conn, event_id, visit, e)?;

@@ -94,13 +94,24 @@ fn key_of<'a>(
     }
 }
 
+/// Whether a visit's figures changed since they were counted (and [`count_visit`] has work to do).
+pub fn needs_count(v: &VisitState) -> bool {
+    v.counted
+        != Some(Counted {
+            figures: v.figures(),
+            exit_event: v.exit_event,
+        })
+}
+
 /// Counts a visit's visit-level figures after its row was written: what was counted goes, what is now
-/// comes. Returns whether anything changed.
+/// comes. `row` is the visit's row when the caller read it already (a flush reads its visits' rows in
+/// groups); otherwise it is read here. Returns whether anything changed.
 pub fn count_visit(
     conn: &mut Conn,
     deltas: &mut Deltas,
     site: &str,
     v: &mut VisitState,
+    row: Option<&StoredVisit>,
 ) -> Result<bool> {
     let figures = v.figures();
     let now = Counted {
@@ -110,8 +121,16 @@ pub fn count_visit(
     if v.counted == Some(now) {
         return Ok(false);
     }
-    let Some(row) = visits::stored(conn, v.id)? else {
-        return Ok(false);
+    let read;
+    let row = match row {
+        Some(r) => r,
+        None => match visits::stored(conn, v.id)? {
+            Some(r) => {
+                read = r;
+                &read
+            }
+            None => return Ok(false),
+        },
     };
     let mut dims = row.dims.clone();
     if let Some(then) = v.counted {
