@@ -47,21 +47,7 @@ pub fn insert(conn: &mut Conn, e: &NewEvent, visitor: i64, first_event: i64) -> 
 
 /// Writes a visit's in-memory aggregates to its row; the exit page is the path of its latest page view.
 pub fn write(conn: &mut Conn, v: &VisitState) -> Result<()> {
-    conn.execute(
-        "UPDATE visits SET last_at = ?2, last_event = ?3, pageviews = ?4, events = ?5, engaged_ms = ?6,
-                           exit_page = COALESCE((SELECT path FROM events WHERE id = ?7), exit_page)
-         WHERE id = ?1",
-        args![
-            v.id,
-            v.last_at,
-            v.last_event,
-            v.pageviews,
-            v.events,
-            v.engaged_ms,
-            v.exit_event
-        ],
-    )?;
-    Ok(())
+    write_all(conn, &[v])
 }
 
 /// Writes the aggregates of several visits, a group per statement (see `storage::groups`).
@@ -187,10 +173,9 @@ pub fn stored_all(
 ) -> Result<std::collections::HashMap<i64, StoredVisit>> {
     let mut out = std::collections::HashMap::with_capacity(ids.len());
     for group in groups(ids) {
-        let list: Vec<String> = (1..=group.len()).map(|i| format!("?{i}")).collect();
         let values: Vec<crate::storage::sql::Arg> = group.iter().map(|&id| id.into()).collect();
         let rows = conn.rows(
-            &format!("{STORED} WHERE id IN ({})", list.join(", ")),
+            &format!("{STORED} WHERE id IN {}", values_list(1, group.len(), None)),
             &values,
             stored_from,
         )?;
