@@ -7,6 +7,7 @@ use crate::args;
 use crate::domain::event::{NewEvent, stored_pairs};
 use crate::domain::stats::contribution::{self, EventRef};
 use crate::error::Result;
+use crate::storage::groups::{groups, values_list};
 use crate::storage::sql::Conn;
 
 /// The highest event id in use (0 for none).
@@ -23,6 +24,34 @@ pub fn next_id(conn: &mut Conn) -> Result<i64> {
         &[],
     )?;
     Ok(max_id(conn)?.max(watermark) + 1)
+}
+
+/// An event to append: its id, its visit's id, the event.
+pub type NewRow<'a> = (i64, i64, &'a NewEvent);
+
+/// Appends events with the ids the writer gave them, a group per statement (see `storage::groups`).
+pub fn insert_all(conn: &mut Conn, rows: &[NewRow]) -> Result<()> {
+    for group in groups(rows) {
+        let sql = format!(
+            "INSERT INTO events (id, site_id, visit_id, ts, name, path, props, engaged_ms) VALUES {}",
+            values_list(group.len(), 8, None)
+        );
+        let mut values = Vec::with_capacity(group.len() * 8);
+        for &(id, visit_id, e) in group {
+            values.extend_from_slice(args![
+                id,
+                &e.site,
+                visit_id,
+                e.ts,
+                &e.name,
+                &e.path,
+                &e.props,
+                e.engaged_ms
+            ]);
+        }
+        conn.execute(&sql, &values)?;
+    }
+    Ok(())
 }
 
 /// Appends an event with the id the writer gave it.
@@ -134,4 +163,23 @@ pub fn path_of(conn: &mut Conn, id: i64) -> Result<Option<String>> {
     conn.row("SELECT path FROM events WHERE id = ?1", args![id], |r| {
         r.get(0)
     })
+}
+
+/// The paths of several events by id, a group per statement (see `storage::groups`); ids without a row
+/// are left out.
+pub fn paths_of(conn: &mut Conn, ids: &[i64]) -> Result<std::collections::HashMap<i64, String>> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for group in groups(ids) {
+        let values: Vec<crate::storage::sql::Arg> = group.iter().map(|&id| id.into()).collect();
+        let rows = conn.rows(
+            &format!(
+                "SELECT id, path FROM events WHERE id IN {}",
+                values_list(1, group.len(), None)
+            ),
+            &values,
+            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
+        )?;
+        out.extend(rows);
+    }
+    Ok(out)
 }

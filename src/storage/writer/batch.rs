@@ -70,6 +70,10 @@ pub(super) struct Batch<'a> {
     effects: Vec<Effect>,
     /// Personal data was deleted (an erasure or retention): the write-ahead log must be checkpointed.
     deleted: bool,
+    /// Events applied but not inserted yet: they are written a group per statement (one round trip on
+    /// PostgreSQL instead of one each) before anything in the transaction reads the events table, and
+    /// before it commits (see [`Batch::write_events`]).
+    unwritten: Vec<events::NewRow<'a>>,
 }
 
 impl<'a> Batch<'a> {
@@ -98,7 +102,18 @@ impl<'a> Batch<'a> {
             flushed_through: None,
             effects: Vec::new(),
             deleted: false,
+            unwritten: Vec::new(),
         })
+    }
+
+    /// Inserts the events applied so far. Called before every read of the events table in the batch (the
+    /// visit rows' exit pages, a visit's events read back, erasure, retention) and by [`Batch::finish`].
+    fn write_events(&mut self) -> Result<()> {
+        if !self.unwritten.is_empty() {
+            events::insert_all(&mut self.conn, &self.unwritten)?;
+            self.unwritten.clear();
+        }
+        Ok(())
     }
 
     pub fn last_event(&self) -> i64 {
@@ -130,6 +145,8 @@ impl<'a> Batch<'a> {
     /// Writes the rows of the changed visits that `which` selects and counts their figures; the states
     /// are staged (clean) so memory learns it once the batch commits.
     fn flush_where(&mut self, which: impl Fn(&VisitState) -> bool) -> Result<()> {
+        // The rows' exit pages and the counts read the events.
+        self.write_events()?;
         let needs = |v: &VisitState| v.dirty || v.counted.is_none_or(|c| c.figures != v.figures());
         let mut from_open = Vec::new();
         for (key, v) in self.open.iter() {
@@ -158,6 +175,13 @@ impl<'a> Batch<'a> {
             .map(|v| v.id)
             .collect();
         let rows = visits::stored_all(&mut self.conn, &to_count)?;
+        let old_exits: Vec<i64> = keys
+            .iter()
+            .filter_map(|k| self.staged.get(k))
+            .filter(|v| counting::needs_count(v))
+            .filter_map(counting::old_exit)
+            .collect();
+        let exit_paths = events::paths_of(&mut self.conn, &old_exits)?;
         for key in keys {
             let site = self.site_name(key.0).to_string();
             let Some(v) = self.staged.get_mut(&key) else {
@@ -166,26 +190,36 @@ impl<'a> Batch<'a> {
             v.dirty = false;
             // A visit whose row is gone (erased in this batch) is not counted, as when read alone.
             if let Some(row) = rows.get(&v.id) {
-                counting::count_visit(&mut self.conn, &mut self.deltas, &site, v, Some(row))?;
+                let read = counting::ReadAhead {
+                    row,
+                    exit_paths: &exit_paths,
+                };
+                counting::count_visit(&mut self.conn, &mut self.deltas, &site, v, Some(read))?;
             }
         }
         Ok(())
     }
 
-    pub fn finish(self) -> Committed {
-        Committed {
+    /// Writes what is left to write and says what memory must learn once the transaction commits.
+    pub fn finish(mut self) -> Result<Committed> {
+        self.write_events()?;
+        Ok(Committed {
             flushed_through: self.flushed_through,
             staged: self.staged,
             effects: self.effects,
             flushed: self.flushed,
             deltas: self.deltas,
             deleted: self.deleted,
-        }
+        })
     }
 
     /// Applies one job. The outer error aborts the batch (the database failed); the inner one is the
     /// job's own answer (a 4xx).
-    pub fn apply(&mut self, op: &Op) -> Result<Result<Outcome>> {
+    pub fn apply(&mut self, op: &'a Op) -> Result<Result<Outcome>> {
+        // Only events leave their rows unwritten: every other job finds the events table complete.
+        if !matches!(op, Op::Event { .. }) {
+            self.write_events()?;
+        }
         match op {
             Op::Consent(rec) => self.consent(rec),
             Op::Event { consent_id, event } => {
@@ -279,7 +313,7 @@ impl<'a> Batch<'a> {
         Ok(verdict(latest.as_ref(), site, revision, self.now))
     }
 
-    fn event(&mut self, consent_id: ConsentId, e: &NewEvent) -> Result<EventOutcome> {
+    fn event(&mut self, consent_id: ConsentId, e: &'a NewEvent) -> Result<EventOutcome> {
         let Some(site) = self.sites.get(&e.site) else {
             return Ok(EventOutcome::UnknownSite);
         };
@@ -292,7 +326,11 @@ impl<'a> Batch<'a> {
             Some(v) => Some(v.clone()),
             None if self.open.must_probe(self.now) => {
                 match visits::open_of(&mut self.conn, &e.site, visitor, self.now)? {
-                    Some(sv) => Some(counting::state_of(&mut self.conn, &sv, site)?),
+                    Some(sv) => {
+                        // Its state is read back from its events.
+                        self.write_events()?;
+                        Some(counting::state_of(&mut self.conn, &sv, site)?)
+                    }
                     None => None,
                 }
             }
@@ -306,7 +344,7 @@ impl<'a> Batch<'a> {
                     return Ok(EventOutcome::Dropped);
                 }
                 v.absorb(event_id, e);
-                events::insert(&mut self.conn, event_id, v.id, e)?;
+                self.unwritten.push((event_id, v.id, e));
                 v
             }
             // Engaged time belongs to a page view's visit; alone it makes no visit.
@@ -314,6 +352,8 @@ impl<'a> Batch<'a> {
             ended => {
                 // The visit this one follows leaves memory: its row and figures are written first.
                 if let Some(mut old) = ended {
+                    // Its row's exit page and its count read its events.
+                    self.write_events()?;
                     if old.dirty {
                         visits::write(&mut self.conn, &old)?;
                         old.dirty = false;
@@ -327,7 +367,7 @@ impl<'a> Batch<'a> {
                     )?;
                 }
                 let visit = visits::insert(&mut self.conn, e, visitor, event_id)?;
-                events::insert(&mut self.conn, event_id, visit, e)?;
+                self.unwritten.push((event_id, visit, e));
                 let day = site.zone.day(e.ts);
                 let number = contribution::visitor_number(site.salt, visitor);
                 VisitState::first(visit, event_id, e, day, number)

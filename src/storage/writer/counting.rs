@@ -103,15 +103,31 @@ pub fn needs_count(v: &VisitState) -> bool {
         })
 }
 
+/// What a flush read for its visits in groups (`visits::stored_all`, `events::paths_of`), so that
+/// [`count_visit`] need not read them one by one.
+pub struct ReadAhead<'r> {
+    pub row: &'r StoredVisit,
+    /// The paths of the exit events the visits were last counted with.
+    pub exit_paths: &'r HashMap<i64, String>,
+}
+
+/// The exit event a visit was last counted with, when that is no longer its exit: its path is needed to
+/// take the old count away.
+pub fn old_exit(v: &VisitState) -> Option<i64> {
+    v.counted
+        .filter(|then| then.exit_event != v.exit_event)
+        .map(|then| then.exit_event)
+}
+
 /// Counts a visit's visit-level figures after its row was written: what was counted goes, what is now
-/// comes. `row` is the visit's row when the caller read it already (a flush reads its visits' rows in
-/// groups); otherwise it is read here. Returns whether anything changed.
+/// comes. `read` is what the caller read already (a flush reads in groups); otherwise the row and the old
+/// exit page are read here. Returns whether anything changed.
 pub fn count_visit(
     conn: &mut Conn,
     deltas: &mut Deltas,
     site: &str,
     v: &mut VisitState,
-    row: Option<&StoredVisit>,
+    read: Option<ReadAhead>,
 ) -> Result<bool> {
     let figures = v.figures();
     let now = Counted {
@@ -121,22 +137,27 @@ pub fn count_visit(
     if v.counted == Some(now) {
         return Ok(false);
     }
-    let read;
-    let row = match row {
-        Some(r) => r,
-        None => match visits::stored(conn, v.id)? {
-            Some(r) => {
-                read = r;
-                &read
-            }
-            None => return Ok(false),
-        },
+    let stored;
+    let (row, old_exit_path) = match read {
+        Some(r) => (
+            r.row,
+            old_exit(v).and_then(|id| r.exit_paths.get(&id).cloned()),
+        ),
+        None => {
+            let Some(row) = visits::stored(conn, v.id)? else {
+                return Ok(false);
+            };
+            stored = row;
+            let path = match old_exit(v) {
+                Some(id) => events::path_of(conn, id)?,
+                None => None,
+            };
+            (&stored, path)
+        }
     };
     let mut dims = row.dims.clone();
     if let Some(then) = v.counted {
-        if then.exit_event != v.exit_event
-            && let Some(path) = events::path_of(conn, then.exit_event)?
-        {
+        if let Some(path) = old_exit_path {
             dims[EXIT] = path;
         }
         contribution::visit(

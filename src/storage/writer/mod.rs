@@ -376,7 +376,7 @@ impl Writer {
                     // The next transaction may be another instance's: it reads the rows.
                     batch.flush_all()?;
                 }
-                let done = batch.finish();
+                let done = batch.finish()?;
                 if let Some(watermark) = done.flushed_through {
                     set_watermark(&mut conn, watermark)?;
                 }
@@ -479,7 +479,7 @@ impl Writer {
             let mut tx = self.conn.conn();
             let mut batch = Batch::new(tx.reborrow(), now, sites, cache, open, pending)?;
             batch.flush_all()?;
-            let done = batch.finish();
+            let done = batch.finish()?;
             if let Some(watermark) = done.flushed_through {
                 set_watermark(&mut tx, watermark)?;
             }
