@@ -26,7 +26,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
 ];
 
 /// Prepared statements each connection keeps (see [`configure`]).
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 128;
 
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -37,8 +37,9 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// once the write-ahead log is checkpointed (see [`checkpoint_truncate`]).
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // rusqlite keeps 16 prepared statements by default; the writer alone uses more than that (rollups are
-    // written in groups of four sizes, each its own text), and one evicted is compiled again on next use.
+    // rusqlite keeps 16 prepared statements by default; the writer alone uses several times that (seven
+    // statements are written in groups of seven sizes, each its own text, see `storage::groups`), and one
+    // evicted is compiled again on next use.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
