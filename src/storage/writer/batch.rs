@@ -327,7 +327,9 @@ impl<'a> Batch<'a> {
             None if self.open.must_probe(self.now) => {
                 match visits::open_of(&mut self.conn, &e.site, visitor, self.now)? {
                     Some(sv) => {
-                        // Its state is read back from its events.
+                        // Its state is read back from its events. None of them is this batch's (the
+                        // visit would be staged), but no read of the events table runs ahead of the
+                        // batch's inserts: the rule stays simple to check.
                         self.write_events()?;
                         Some(counting::state_of(&mut self.conn, &sv, site)?)
                     }

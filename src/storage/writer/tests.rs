@@ -500,3 +500,41 @@ fn retention_goes_in_slices() {
     assert_eq!(slices, [(slice, 2 * slice), (slice, 2 * slice), (100, 200)]);
     assert_eq!(h.count("SELECT COUNT(*) FROM events"), 0);
 }
+
+/// A batch inserts its events only before something reads the events table (see `Batch::write_events`):
+/// a visit that ends inside the batch must still get the exit page of the event the batch just added, a
+/// visit read back from its row (memory full) must see the batch's events, and an erasure queued after the
+/// events must find and delete them.
+#[test]
+fn reads_inside_a_batch_see_the_events_the_batch_added() {
+    let mut h = Harness::new();
+    let now = crate::now();
+    let (one, two, gone) = (ConsentId(1), ConsentId(2), ConsentId(3));
+    h.batch(vec![
+        consent(one, "a", 1, true, now),
+        consent(two, "a", 1, true, now),
+        consent(gone, "a", 1, true, now),
+    ]);
+    h.batch(vec![event(one, "pageview", "/first", now - 3600)]);
+    h.batch(vec![
+        // The visit of `/first` goes on, then ends: the next page view is 40 minutes later.
+        event(one, "pageview", "/second", now - 3500),
+        event(one, "pageview", "/later", now - 3500 + 40 * 60),
+        event(gone, "pageview", "/x", now),
+        Op::Erase(gone),
+        event(two, "pageview", "/y", now),
+    ]);
+    h.batch(vec![Op::Flush]);
+    let exits: Vec<(i64, String)> = h
+        .conn()
+        .prepare("SELECT pageviews, exit_page FROM visits ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let exits: Vec<(i64, &str)> = exits.iter().map(|(p, e)| (*p, e.as_str())).collect();
+    assert_eq!(exits, [(2, "/second"), (1, "/later"), (1, "/y")]);
+    assert_eq!(h.count("SELECT COUNT(*) FROM events WHERE path = '/x'"), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM events"), 4);
+}
