@@ -7,7 +7,7 @@ use crate::args;
 use crate::domain::event::{NewEvent, stored_pairs};
 use crate::domain::stats::contribution::{self, EventRef};
 use crate::error::Result;
-use crate::storage::groups::{groups, values_list};
+use crate::storage::groups::{by_ids, groups, values_list};
 use crate::storage::sql::Conn;
 
 /// The highest event id in use (0 for none).
@@ -58,21 +58,7 @@ pub fn insert_all(conn: &mut Conn, rows: &[NewRow]) -> Result<()> {
 
 /// Appends an event with the id the writer gave it.
 pub fn insert(conn: &mut Conn, id: i64, visit_id: i64, e: &NewEvent) -> Result<()> {
-    conn.execute(
-        "INSERT INTO events (id, site_id, visit_id, ts, name, path, props, engaged_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        args![
-            id,
-            &e.site,
-            visit_id,
-            e.ts,
-            &e.name,
-            &e.path,
-            &e.props,
-            e.engaged_ms
-        ],
-    )?;
-    Ok(())
+    insert_all(conn, &[(id, visit_id, e)])
 }
 
 pub(crate) const DELETE_OF_VISIT: &str =
@@ -170,20 +156,10 @@ pub fn path_of(conn: &mut Conn, id: i64) -> Result<Option<String>> {
 /// The paths of several events by id, a group per statement (see `storage::groups`); ids without a row
 /// are left out.
 pub fn paths_of(conn: &mut Conn, ids: &[i64]) -> Result<std::collections::HashMap<i64, String>> {
-    let mut out = std::collections::HashMap::with_capacity(ids.len());
-    for group in groups(ids) {
-        let values: Vec<crate::storage::sql::Arg> = group.iter().map(|&id| id.into()).collect();
-        let rows = conn.rows(
-            &format!(
-                "SELECT id, path FROM events WHERE id IN {}",
-                values_list(1, group.len(), None)
-            ),
-            &values,
-            |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
-        )?;
-        out.extend(rows);
-    }
-    Ok(out)
+    let rows = by_ids(conn, "SELECT id, path FROM events", ids, |r| {
+        Ok((r.get::<i64>(0)?, r.get::<String>(1)?))
+    })?;
+    Ok(rows.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 //! number of rows under 128 takes at most seven statements (three on average under 64; sizes of 64, 16, 4 and
 //! 1 took four and a half).
 
+use crate::error::Result;
+use crate::storage::sql::{Arg, Conn, Row};
+
 /// The sizes groups are cut to, largest first.
 pub const GROUP_SIZES: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
@@ -42,6 +45,23 @@ pub fn values_list(rows: usize, width: usize, cast: Option<&str>) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The rows `select` (a `SELECT ... FROM table` with no `WHERE`) gives for the rows whose `id` is in
+/// `ids`, a group per statement (`WHERE id IN (...)`); ids without a row are left out.
+pub fn by_ids<T>(
+    conn: &mut Conn,
+    select: &str,
+    ids: &[i64],
+    mut f: impl FnMut(&Row) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for group in groups(ids) {
+        let values: Vec<Arg> = group.iter().map(|&id| id.into()).collect();
+        let sql = format!("{select} WHERE id IN {}", values_list(1, group.len(), None));
+        out.extend(conn.rows(&sql, &values, &mut f)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::stats::dims::VISIT_DIMS;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, VisitState};
 use crate::error::Result;
-use crate::storage::groups::{groups, values_list};
+use crate::storage::groups::{by_ids, groups, values_list};
 use crate::storage::sql::{Conn, Engine, Row};
 
 /// Inserts the row of a visit opened by `e`, stored as event `first_event`; returns the visit id.
@@ -171,17 +171,8 @@ pub fn stored_all(
     conn: &mut Conn,
     ids: &[i64],
 ) -> Result<std::collections::HashMap<i64, StoredVisit>> {
-    let mut out = std::collections::HashMap::with_capacity(ids.len());
-    for group in groups(ids) {
-        let values: Vec<crate::storage::sql::Arg> = group.iter().map(|&id| id.into()).collect();
-        let rows = conn.rows(
-            &format!("{STORED} WHERE id IN {}", values_list(1, group.len(), None)),
-            &values,
-            stored_from,
-        )?;
-        out.extend(rows.into_iter().map(|v| (v.id, v)));
-    }
-    Ok(out)
+    let rows = by_ids(conn, STORED, ids, stored_from)?;
+    Ok(rows.into_iter().map(|v| (v.id, v)).collect())
 }
 
 /// The visits of a visitor on a site.

@@ -168,19 +168,17 @@ impl<'a> Batch<'a> {
             .filter(|v| v.dirty)
             .collect();
         visits::write_all(&mut self.conn, &dirty)?;
-        let to_count: Vec<i64> = keys
+        let to_count: Vec<&VisitState> = keys
             .iter()
             .filter_map(|k| self.staged.get(k))
             .filter(|v| counting::needs_count(v))
-            .map(|v| v.id)
             .collect();
-        let rows = visits::stored_all(&mut self.conn, &to_count)?;
-        let old_exits: Vec<i64> = keys
+        let ids: Vec<i64> = to_count.iter().map(|v| v.id).collect();
+        let old_exits: Vec<i64> = to_count
             .iter()
-            .filter_map(|k| self.staged.get(k))
-            .filter(|v| counting::needs_count(v))
-            .filter_map(counting::old_exit)
+            .filter_map(|v| counting::old_exit(v))
             .collect();
+        let rows = visits::stored_all(&mut self.conn, &ids)?;
         let exit_paths = events::paths_of(&mut self.conn, &old_exits)?;
         for key in keys {
             let site = self.site_name(key.0).to_string();
