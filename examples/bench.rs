@@ -167,6 +167,9 @@ struct Wrk {
     /// CPU time over the run, in cores (1.0: one core busy all the time): the whole server process, and wrk.
     server_cores: f64,
     wrk_cores: f64,
+    /// The whole machine's busy time over the run, in cores: the server, wrk, the kernel's loopback and
+    /// disk work wherever it ran, and anything else running.
+    machine_cores: f64,
     rate: f64,
     p50: f64,
     p99: f64,
@@ -200,8 +203,12 @@ fn wrk(addr: &str, path: &str, script: Option<&Path>, connections: u64, seconds:
         cmd.arg("-s").arg(s);
     }
     cmd.arg(format!("http://{addr}{path}"));
-    let (server_before, wrk_before, started) =
-        (cpu_seconds_self(), cpu_seconds_children(), Instant::now());
+    let (server_before, wrk_before, machine_before, started) = (
+        cpu_seconds_self(),
+        cpu_seconds_children(),
+        machine_busy_seconds(),
+        Instant::now(),
+    );
     let out = cmd
         .output()
         .expect("wrk runs (Debian package `wrk`: apt-get install wrk)");
@@ -213,6 +220,7 @@ fn wrk(addr: &str, path: &str, script: Option<&Path>, connections: u64, seconds:
     let mut w = Wrk {
         server_cores: (cpu_seconds_self() - server_before) / wall,
         wrk_cores: (cpu_seconds_children() - wrk_before) / wall,
+        machine_cores: (machine_busy_seconds() - machine_before) / wall,
         ..Wrk::default()
     };
     for line in text.lines() {
@@ -248,6 +256,33 @@ fn cpu_seconds(who: libc::c_int) -> f64 {
     unsafe { libc::getrusage(who, &mut usage) };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// The machine's busy CPU time since boot, all cores (`/proc/stat`: everything but idle and I/O wait);
+/// 0 where there is no `/proc/stat`.
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let (idle, iowait) = (
+        ticks.get(3).copied().unwrap_or(0.0),
+        ticks.get(4).copied().unwrap_or(0.0),
+    );
+    // USER_HZ, the unit of /proc/stat, is 100 on every Linux architecture that matters here.
+    (ticks.iter().sum::<f64>() - idle - iowait) / 100.0
+}
+
+impl Wrk {
+    /// Microseconds of the whole machine's CPU per request answered.
+    fn machine_micros_per_request(&self) -> f64 {
+        self.machine_cores * 1e6 / self.rate
+    }
 }
 
 /// A wrk script posting events of the given visitors, chosen at random, to `/api/event`.
@@ -331,7 +366,7 @@ end
 
 fn row(label: &str, w: &Wrk, base: Option<&Wrk>) -> String {
     format!(
-        "| {label} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.2} |",
+        "| {label} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {} | {:.2} | {:.2} | {:.2} | {:.1} |",
         w.rate,
         base.map(|b| format!("{:.2}", w.rate / b.rate))
             .unwrap_or_else(|| "—".into()),
@@ -341,6 +376,8 @@ fn row(label: &str, w: &Wrk, base: Option<&Wrk>) -> String {
         w.non_2xx,
         w.server_cores,
         w.wrk_cores,
+        w.machine_cores,
+        w.machine_micros_per_request(),
     )
 }
 
@@ -360,11 +397,12 @@ fn ingest(server: &Server, scripts: &Path, connections: u64, seconds: u64, round
     server.reset_peak();
     println!("wrk -t2 -c{connections} -d{seconds}s, server in-process (release), rate limit off\n");
     println!(
-        "| round, load | req/s | ratio to healthz | p50 ms | p99 ms | max ms | non-2xx | server cores | wrk cores |"
+        "| round, load | req/s | ratio to healthz | p50 ms | p99 ms | max ms | non-2xx | server cores | wrk cores | machine busy cores | machine µs per request |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (mut simple_ratios, mut realistic_ratios) = (Vec::new(), Vec::new());
     let (mut simple_p99, mut realistic_p99) = (Vec::new(), Vec::new());
+    let (mut simple_ceilings, mut realistic_ceilings) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
         let health = wrk(&server.addr, "/healthz", None, connections, seconds);
         println!("{}", row(&format!("{round}, GET /healthz"), &health, None));
@@ -398,6 +436,11 @@ fn ingest(server: &Server, scripts: &Path, connections: u64, seconds: u64, round
                 Some(&health)
             )
         );
+        // What the ratio would be with the machine as busy as under `/healthz`: the bound that the events'
+        // cost to the whole machine sets, whatever the writer's latency.
+        simple_ceilings.push(health.machine_micros_per_request() / s.machine_micros_per_request());
+        realistic_ceilings
+            .push(health.machine_micros_per_request() / r.machine_micros_per_request());
         simple_ratios.push(s.rate / health.rate);
         realistic_ratios.push(r.rate / health.rate);
         simple_p99.push(s.p99);
@@ -410,6 +453,12 @@ fn ingest(server: &Server, scripts: &Path, connections: u64, seconds: u64, round
         median(simple_p99),
         median(realistic_ratios),
         median(realistic_p99)
+    );
+    println!(
+        "CPU bound: at the machine's CPU per request, with the machine as busy as under /healthz, the ratio \
+         would be simple {:.2}, realistic {:.2} (median)",
+        median(simple_ceilings),
+        median(realistic_ceilings)
     );
     println!("memory: {rss:.1} MB now, {peak:.1} MB peak under load");
 }
