@@ -416,6 +416,41 @@ fn float_properties_are_stored_exactly() {
     }
 }
 
+/// The `client_headers` fuzzer's finding of 2026-12-01: a request from `::1` is loopback, and its network,
+/// `::/48`, cannot show it; the check of "no host bits" compared the flag as well and failed there. The
+/// addresses a loopback flag may go with are checked instead (fuzz/invariants.rs, `client_net`).
+#[test]
+fn loopback_peers_keep_their_flag_and_lose_their_host_bits() {
+    for peer in ["::1", "127.0.0.1", "127.9.8.7", "::ffff:127.0.0.1"] {
+        for (forwarded, trusted) in [
+            ("", vec![]),
+            (
+                "203.0.113.9",
+                vec![(
+                    peer.parse().unwrap(),
+                    if peer.contains('.') && !peer.contains(':') {
+                        32
+                    } else {
+                        128
+                    },
+                )],
+            ),
+        ] {
+            invariants::header_case(&HeaderCase {
+                user_agent: invariants::AGENTS[0].to_string(),
+                peer: peer.parse().unwrap(),
+                forwarded: forwarded.to_string(),
+                rfc7239: false,
+                trusted,
+                origin: String::new(),
+                referrer: String::new(),
+                host: String::new(),
+                domain: String::new(),
+            });
+        }
+    }
+}
+
 /// Every input a fuzzer found breaking a property (`fuzz/regressions/TARGET/`), replayed through the
 /// same check; each was fixed, see BENCHMARKS.md, "Fuzzing".
 #[test]
