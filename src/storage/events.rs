@@ -146,13 +146,6 @@ pub fn of_visit(conn: &mut Conn, visit: i64, first: i64, last: i64) -> Result<Ve
     )
 }
 
-/// The page of an event.
-pub fn path_of(conn: &mut Conn, id: i64) -> Result<Option<String>> {
-    conn.row("SELECT path FROM events WHERE id = ?1", args![id], |r| {
-        r.get(0)
-    })
-}
-
 /// The paths of several events by id, a group per statement (see `storage::groups`); ids without a row
 /// are left out.
 pub fn paths_of(conn: &mut Conn, ids: &[i64]) -> Result<std::collections::HashMap<i64, String>> {

@@ -168,32 +168,17 @@ impl<'a> Batch<'a> {
             .filter(|v| v.dirty)
             .collect();
         visits::write_all(&mut self.conn, &dirty)?;
-        let to_count: Vec<&VisitState> = keys
-            .iter()
-            .filter_map(|k| self.staged.get(k))
-            .filter(|v| counting::needs_count(v))
-            .collect();
-        let ids: Vec<i64> = to_count.iter().map(|v| v.id).collect();
-        let old_exits: Vec<i64> = to_count
-            .iter()
-            .filter_map(|v| counting::old_exit(v))
-            .collect();
-        let rows = visits::stored_all(&mut self.conn, &ids)?;
-        let exit_paths = events::paths_of(&mut self.conn, &old_exits)?;
+        let read = counting::ReadAhead::read(
+            &mut self.conn,
+            keys.iter().filter_map(|k| self.staged.get(k)),
+        )?;
         for key in keys {
             let site = self.site_name(key.0).to_string();
             let Some(v) = self.staged.get_mut(&key) else {
                 continue;
             };
             v.dirty = false;
-            // A visit whose row is gone (erased in this batch) is not counted, as when read alone.
-            if let Some(row) = rows.get(&v.id) {
-                let read = counting::ReadAhead {
-                    row,
-                    exit_paths: &exit_paths,
-                };
-                counting::count_visit(&mut self.conn, &mut self.deltas, &site, v, Some(read))?;
-            }
+            counting::count_visit(&mut self.deltas, &site, v, &read);
         }
         Ok(())
     }
@@ -358,13 +343,8 @@ impl<'a> Batch<'a> {
                         visits::write(&mut self.conn, &old)?;
                         old.dirty = false;
                     }
-                    counting::count_visit(
-                        &mut self.conn,
-                        &mut self.deltas,
-                        &e.site,
-                        &mut old,
-                        None,
-                    )?;
+                    let read = counting::ReadAhead::read(&mut self.conn, [&old])?;
+                    counting::count_visit(&mut self.deltas, &e.site, &mut old, &read);
                 }
                 let visit = visits::insert(&mut self.conn, e, visitor, event_id)?;
                 self.unwritten.push((event_id, visit, e));

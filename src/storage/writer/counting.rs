@@ -95,7 +95,7 @@ fn key_of<'a>(
 }
 
 /// Whether a visit's figures changed since they were counted (and [`count_visit`] has work to do).
-pub fn needs_count(v: &VisitState) -> bool {
+fn needs_count(v: &VisitState) -> bool {
     v.counted
         != Some(Counted {
             figures: v.figures(),
@@ -103,62 +103,58 @@ pub fn needs_count(v: &VisitState) -> bool {
         })
 }
 
-/// What a flush read for its visits in groups (`visits::stored_all`, `events::paths_of`), so that
-/// [`count_visit`] need not read them one by one.
-pub struct ReadAhead<'r> {
-    pub row: &'r StoredVisit,
-    /// The paths of the exit events the visits were last counted with.
-    pub exit_paths: &'r HashMap<i64, String>,
-}
-
 /// The exit event a visit was last counted with, when that is no longer its exit: its path is needed to
 /// take the old count away.
-pub fn old_exit(v: &VisitState) -> Option<i64> {
+fn old_exit(v: &VisitState) -> Option<i64> {
     v.counted
         .filter(|then| then.exit_event != v.exit_event)
         .map(|then| then.exit_event)
 }
 
+/// What counting visits reads: their rows and the pages of the exit events they were last counted with,
+/// read a group per statement (`visits::stored_all`, `events::paths_of`) for all the visits a flush
+/// counts rather than one visit at a time.
+pub struct ReadAhead {
+    rows: HashMap<i64, StoredVisit>,
+    exit_paths: HashMap<i64, String>,
+}
+
+impl ReadAhead {
+    /// Reads what counting `visits` needs; a visit whose figures did not change needs nothing. Their rows
+    /// must be written first.
+    pub fn read<'v>(
+        conn: &mut Conn,
+        visits: impl IntoIterator<Item = &'v VisitState>,
+    ) -> Result<ReadAhead> {
+        let due: Vec<&VisitState> = visits.into_iter().filter(|v| needs_count(v)).collect();
+        let ids: Vec<i64> = due.iter().map(|v| v.id).collect();
+        let old_exits: Vec<i64> = due.iter().filter_map(|v| old_exit(v)).collect();
+        Ok(ReadAhead {
+            rows: visits::stored_all(conn, &ids)?,
+            exit_paths: events::paths_of(conn, &old_exits)?,
+        })
+    }
+}
+
 /// Counts a visit's visit-level figures after its row was written: what was counted goes, what is now
-/// comes. `read` is what the caller read already (a flush reads in groups); otherwise the row and the old
-/// exit page are read here. Returns whether anything changed.
-pub fn count_visit(
-    conn: &mut Conn,
-    deltas: &mut Deltas,
-    site: &str,
-    v: &mut VisitState,
-    read: Option<ReadAhead>,
-) -> Result<bool> {
+/// comes. `read` holds what it needs (see [`ReadAhead::read`]). Returns whether anything changed.
+pub fn count_visit(deltas: &mut Deltas, site: &str, v: &mut VisitState, read: &ReadAhead) -> bool {
     let figures = v.figures();
     let now = Counted {
         figures,
         exit_event: v.exit_event,
     };
     if v.counted == Some(now) {
-        return Ok(false);
+        return false;
     }
-    let stored;
-    let (row, old_exit_path) = match read {
-        Some(r) => (
-            r.row,
-            old_exit(v).and_then(|id| r.exit_paths.get(&id).cloned()),
-        ),
-        None => {
-            let Some(row) = visits::stored(conn, v.id)? else {
-                return Ok(false);
-            };
-            stored = row;
-            let path = match old_exit(v) {
-                Some(id) => events::path_of(conn, id)?,
-                None => None,
-            };
-            (&stored, path)
-        }
+    // A visit whose row is gone (erased in this batch) is not counted.
+    let Some(row) = read.rows.get(&v.id) else {
+        return false;
     };
     let mut dims = row.dims.clone();
     if let Some(then) = v.counted {
-        if let Some(path) = old_exit_path {
-            dims[EXIT] = path;
+        if let Some(path) = old_exit(v).and_then(|id| read.exit_paths.get(&id)) {
+            dims[EXIT] = path.clone();
         }
         contribution::visit(
             deltas,
@@ -174,7 +170,7 @@ pub fn count_visit(
         1,
     );
     v.counted = Some(now);
-    Ok(true)
+    true
 }
 
 /// Takes a visit's whole contribution away (erasure): the visit-level figures as counted (`held`, its
