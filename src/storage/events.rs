@@ -7,7 +7,7 @@ use crate::args;
 use crate::domain::event::{NewEvent, stored_pairs};
 use crate::domain::stats::contribution::{self, EventRef};
 use crate::error::Result;
-use crate::storage::groups::{by_ids, groups, values_list};
+use crate::storage::groups::{GroupedSql, by_ids, groups, values_list};
 use crate::storage::sql::Conn;
 
 /// The highest event id in use (0 for none).
@@ -31,13 +31,17 @@ pub fn next_id(conn: &mut Conn) -> Result<i64> {
 /// An event to append: its id, its visit's id, the event.
 pub type NewRow<'a> = (i64, i64, &'a NewEvent);
 
+static INSERT: GroupedSql = GroupedSql::new(|rows| {
+    format!(
+        "INSERT INTO events (id, site_id, visit_id, ts, name, path, props, engaged_ms) VALUES {}",
+        values_list(rows, 8, None)
+    )
+});
+
 /// Appends events with the ids the writer gave them, a group per statement (see `storage::groups`).
 pub fn insert_all(conn: &mut Conn, rows: &[NewRow]) -> Result<()> {
     for group in groups(rows) {
-        let sql = format!(
-            "INSERT INTO events (id, site_id, visit_id, ts, name, path, props, engaged_ms) VALUES {}",
-            values_list(group.len(), 8, None)
-        );
+        let sql = INSERT.text(group.len());
         let mut values = Vec::with_capacity(group.len() * 8);
         for &(id, visit_id, e) in group {
             values.extend_from_slice(args![

@@ -8,7 +8,7 @@ use crate::domain::stats::dims::{self, VISIT_DIMS};
 use crate::domain::stats::period::Zone;
 use crate::domain::stats::visitors;
 use crate::error::Result;
-use crate::storage::groups::{groups, values_list};
+use crate::storage::groups::{GroupedSql, groups, values_list};
 use crate::storage::sql::Conn;
 use crate::storage::{events, visits};
 
@@ -99,10 +99,8 @@ pub fn apply(conn: &mut Conn, deltas: &Deltas) -> Result<()> {
     Ok(())
 }
 
-/// Adds a group's counts to their rows (created as needed); returns the keys of rows left at zero, which
-/// are deleted once their visitor numbers are settled.
-fn add_counts(conn: &mut Conn, group: &[(&Key, contribution::Delta)]) -> Result<Vec<RowKey>> {
-    let sql = format!(
+static ADD_COUNTS: GroupedSql = GroupedSql::new(|rows| {
+    format!(
         "INSERT INTO rollups (site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms)
          VALUES {}
          ON CONFLICT (site_id, dim, day, value) DO UPDATE SET
@@ -111,8 +109,22 @@ fn add_counts(conn: &mut Conn, group: &[(&Key, contribution::Delta)]) -> Result<
            duration = rollups.duration + excluded.duration,
            engaged_ms = rollups.engaged_ms + excluded.engaged_ms
          RETURNING site_id, dim, day, value, visits, pageviews, events, bounces, duration, engaged_ms",
-        values_list(group.len(), 10, None)
-    );
+        values_list(rows, 10, None)
+    )
+});
+
+static PUT_NUMBERS: GroupedSql = GroupedSql::new(|rows| {
+    format!(
+        "INSERT INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES {}
+         ON CONFLICT (site_id, dim, day, value, chunk) DO UPDATE SET numbers = excluded.numbers",
+        values_list(rows, 6, None)
+    )
+});
+
+/// Adds a group's counts to their rows (created as needed); returns the keys of rows left at zero, which
+/// are deleted once their visitor numbers are settled.
+fn add_counts(conn: &mut Conn, group: &[(&Key, contribution::Delta)]) -> Result<Vec<RowKey>> {
+    let sql = ADD_COUNTS.text(group.len());
     let mut values = Vec::with_capacity(group.len() * 10);
     for (key, d) in group {
         values.extend_from_slice(args![
@@ -209,11 +221,7 @@ fn add_numbers(conn: &mut Conn, group: &[(&Key, &[u32])]) -> Result<()> {
         }
     }
     for part in groups(&writes) {
-        let sql = format!(
-            "INSERT INTO rollup_visitors (site_id, dim, day, value, chunk, numbers) VALUES {}
-             ON CONFLICT (site_id, dim, day, value, chunk) DO UPDATE SET numbers = excluded.numbers",
-            values_list(part.len(), 6, None)
-        );
+        let sql = PUT_NUMBERS.text(part.len());
         let mut values = Vec::with_capacity(part.len() * 6);
         for (key, chunk, numbers) in part {
             values.extend_from_slice(args![

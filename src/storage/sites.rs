@@ -143,21 +143,22 @@ pub struct Generations {
 }
 
 pub fn generations(conn: &mut Conn) -> Result<Generations> {
-    let mut g = Generations::default();
-    conn.for_each(
-        "SELECT key, value FROM meta WHERE key IN ('sites_generation', 'data_generation')",
+    // Two lookups by key rather than `key IN (...)`, for which SQLite builds a temporary index on
+    // every run: the writer asks on every batch, and that index was most of the question's cost.
+    let found = conn.row(
+        "SELECT (SELECT value FROM meta WHERE key = 'sites_generation'),
+                (SELECT value FROM meta WHERE key = 'data_generation')",
         &[],
         |r| {
-            let key: String = r.get(0)?;
-            let value: i64 = r.get::<String>(1)?.parse().unwrap_or(0);
-            match key.as_str() {
-                "sites_generation" => g.sites = value,
-                _ => g.data = value,
-            }
-            Ok(())
+            let number =
+                |i| -> Result<i64> { Ok(r.opt_str(i)?.and_then(|v| v.parse().ok()).unwrap_or(0)) };
+            Ok(Generations {
+                sites: number(0)?,
+                data: number(1)?,
+            })
         },
     )?;
-    Ok(g)
+    Ok(found.unwrap_or_default())
 }
 
 /// Tells a running server that collected data changed behind its back.

@@ -9,7 +9,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::stats::dims::VISIT_DIMS;
 use crate::domain::visits::{VISIT_TIMEOUT_SECS, VisitState};
 use crate::error::Result;
-use crate::storage::groups::{by_ids, groups, values_list};
+use crate::storage::groups::{GroupedSql, by_ids, groups, values_list};
 use crate::storage::sql::{Conn, Engine, Row};
 
 /// Inserts the row of a visit opened by `e`, stored as event `first_event`; returns the visit id.
@@ -50,17 +50,21 @@ pub fn write(conn: &mut Conn, v: &VisitState) -> Result<()> {
     write_all(conn, &[v])
 }
 
+static WRITE: GroupedSql = GroupedSql::new(|rows| {
+    format!(
+        "UPDATE visits SET last_at = v.column2, last_event = v.column3, pageviews = v.column4,
+                           events = v.column5, engaged_ms = v.column6,
+                           exit_page = COALESCE((SELECT path FROM events WHERE id = v.column7), visits.exit_page)
+         FROM (VALUES {}) AS v
+         WHERE visits.id = v.column1",
+        values_list(rows, 7, Some("BIGINT"))
+    )
+});
+
 /// Writes the aggregates of several visits, a group per statement (see `storage::groups`).
 pub fn write_all(conn: &mut Conn, states: &[&VisitState]) -> Result<()> {
     for group in groups(states) {
-        let sql = format!(
-            "UPDATE visits SET last_at = v.column2, last_event = v.column3, pageviews = v.column4,
-                               events = v.column5, engaged_ms = v.column6,
-                               exit_page = COALESCE((SELECT path FROM events WHERE id = v.column7), visits.exit_page)
-             FROM (VALUES {}) AS v
-             WHERE visits.id = v.column1",
-            values_list(group.len(), 7, Some("BIGINT"))
-        );
+        let sql = WRITE.text(group.len());
         let mut values = Vec::with_capacity(group.len() * 7);
         for v in group {
             values.extend_from_slice(args![
