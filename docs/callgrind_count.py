@@ -7,32 +7,15 @@ A binary built with frame pointers and symbols reads best (BENCHMARKS.md, 2026-1
 
     python3 docs/callgrind_count.py target/release/assent OUTDIR
 """
-import http.client
-import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wal_bench import event_script, free_port  # noqa: E402  (the same page views as the WAL bench)
-
-
-def wait_until_up(port):
-    for _ in range(1200):  # valgrind starts slowly
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    sys.exit("the server did not answer /healthz")
+from wal_bench import event_script, free_port, mint_consent_ids, wait_until_up  # noqa: E402
 
 
 def main():
@@ -54,16 +37,10 @@ def main():
         return int(re.search(r"(\d+) requests in", out_text).group(1))
 
     try:
-        wait_until_up(port)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        ids = []
-        for _ in range(200):
-            conn.request("POST", "/api/consent", body='{"site":"demo","revision":1,"action":"accept_all"}',
-                         headers={"Content-Type": "application/json"})
-            ids.append(json.loads(conn.getresponse().read())["consent_id"])
+        wait_until_up(port, seconds=240)  # valgrind starts slowly
         script = os.path.join(data, "events.lua")
         with open(script, "w") as f:
-            f.write(event_script(ids))
+            f.write(event_script(mint_consent_ids(port, 200)))
         control("--zero")
         requests = {"events": wrk("/api/event", script)}
         control("--dump=events")

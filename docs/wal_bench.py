@@ -28,8 +28,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until_up(port):
-    for _ in range(600):
+def wait_until_up(port, seconds=60):
+    """Polls /healthz until it answers 200 (each poll waits at most 5 s, then 0.1 s between polls)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/healthz")
@@ -41,10 +43,11 @@ def wait_until_up(port):
     sys.exit("the server did not answer /healthz")
 
 
-def mint_consent_ids(port):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def mint_consent_ids(port, count=CONSENT_IDS):
+    """`count` consent ids that accepted everything on the demo site."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     ids = []
-    for _ in range(CONSENT_IDS):
+    for _ in range(count):
         conn.request("POST", "/api/consent", body='{"site":"demo","revision":1,"action":"accept_all"}',
                      headers={"Content-Type": "application/json"})
         ids.append(json.loads(conn.getresponse().read())["consent_id"])
