@@ -55,7 +55,7 @@ def mint_consent_ids(port, count=CONSENT_IDS):
 
 
 def event_script(ids):
-    """A wrk script cycling through a pool of page views formatted once per thread (see examples/bench.rs)."""
+    """A wrk script cycling through a pool of page views formatted once per thread (see examples/bench/load.rs)."""
     return f"""local ids = {{{",".join(json.dumps(i) for i in ids)}}}
 local paths = {{"/", "/pricing", "/blog", "/docs", "/about"}}
 local pool = {{}}
