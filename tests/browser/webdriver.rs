@@ -59,7 +59,7 @@ pub struct Browser {
     driver: Child,
     runtime: tokio::runtime::Runtime,
     client: Option<Client>,
-    _profile: tempfile::TempDir,
+    _scratch: tempfile::TempDir,
 }
 
 /// A command fantoccini has no method for (chromedriver's CDP endpoint, the raw cookie list, key
@@ -119,8 +119,14 @@ impl Default for Options {
 impl Browser {
     pub fn start(opts: Options) -> Browser {
         let port = free_port();
+        // Everything the browser writes: its profile, and its temporary files (Chromium leaves empty
+        // `org.chromium.Chromium.scoped_dir.*` directories in TMPDIR), removed with this directory.
+        let scratch = tempfile::tempdir().expect("temp dir for the browser");
+        let (profile, temp) = (scratch.path().join("profile"), scratch.path().join("tmp"));
+        std::fs::create_dir(&temp).expect("browser's temp dir");
         let mut driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", &temp)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -148,7 +154,6 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(25));
         }
-        let profile = tempfile::tempdir().expect("temp profile dir");
         let args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
@@ -159,7 +164,7 @@ impl Browser {
             "--disable-component-update".into(),
             "--disable-sync".into(),
             "--disable-dev-shm-usage".into(),
-            format!("--user-data-dir={}", profile.path().display()),
+            format!("--user-data-dir={}", profile.display()),
             format!("--user-agent={USER_AGENT}"),
             format!("--window-size={},{}", opts.width, opts.height),
             format!(
@@ -191,7 +196,7 @@ impl Browser {
             driver,
             runtime,
             client: Some(client),
-            _profile: profile,
+            _scratch: scratch,
         };
         b.cdp("Network.enable", json!({}));
         if opts.sec_gpc_header {
