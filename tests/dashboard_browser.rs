@@ -203,7 +203,7 @@ fn the_dashboard_shows_the_known_numbers_filters_compares_and_exports() {
     b.goto(&format!(
         "{base}/sites/shop?period=custom&from={from}&to={to}&compare=previous_period"
     ));
-    // The numbers of the hand-built dataset, as tests/stats.rs knows them, read from the page.
+    // The numbers of the hand-built dataset, as tests/stats/hand_built.rs knows them, read from the page.
     let (visitors, visits, pageviews, _, bounce, duration, per_visit) = dataset::HEADLINE;
     for (metric, value) in [
         ("visitors", visitors as f64),

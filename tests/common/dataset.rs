@@ -1,6 +1,6 @@
 //! The statistics engine's hand-built dataset (four visitors, five visits, 5-7 October 2026 on the
-//! "shop" site in Europe/Paris), whose right answers `tests/stats.rs` asserts, shared with the dashboard
-//! tests: the events as the writer receives them, and the same data written into a data directory
+//! "shop" site in Europe/Paris), whose right answers `tests/stats/hand_built.rs` asserts, shared with
+//! the dashboard tests: the events as the writer receives them, and the same data written into a data directory
 //! before a server starts (for the browser tests against the real binary).
 #![allow(dead_code)]
 
@@ -130,7 +130,7 @@ pub fn dataset() -> Vec<(u128, Visit<'static>)> {
     ]
 }
 
-/// The period of the dataset, and its headline as `tests/stats.rs` asserts it (its first test):
+/// The period of the dataset, and its headline as `tests/stats/hand_built.rs` asserts it (its first test):
 /// visitors, visits, pageviews, events, bounce rate (%), visit duration (s), views per visit.
 pub const PERIOD: [&str; 2] = ["2026-10-05", "2026-10-07"];
 pub const HEADLINE: (u64, u64, u64, u64, u64, u64, f64) = (4, 5, 8, 10, 20, 210, 1.6);

@@ -253,6 +253,7 @@ async fn every_link_of_the_dashboard_leads_somewhere() {
             .contains("<span class=\"plain\">(not set)</span>")
     );
 }
+
 #[actix_web::test]
 async fn the_consent_panel_shows_decisions_rates_and_the_estimate() {
     let (app, _) = app().await;
@@ -315,9 +316,10 @@ async fn the_consent_panel_shows_decisions_rates_and_the_estimate() {
     assert_eq!(value(&old.body, "opt_in"), "–");
     assert_eq!(value(&old.body, "estimate"), "–");
 }
+
 /// The hand-built dataset of the statistics tests, written by the seeder into a data directory (as the
 /// browser tests do before starting a server): the dashboard's headline shows the numbers that
-/// `tests/stats.rs` knows are right.
+/// `tests/stats/hand_built.rs` knows are right.
 #[actix_web::test]
 async fn the_hand_built_dataset_shows_its_known_right_headline() {
     let app = TestApp::build(&[], |db| {

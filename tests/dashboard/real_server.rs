@@ -62,6 +62,7 @@ fn the_printed_admin_login_opens_the_dashboard() {
     let body = demo.body_mut().read_to_string().unwrap();
     assert!(body.contains("Waiting for the first event"), "{body}");
 }
+
 /// The real server with debug logs: a consent id searched in the consent log appears in no log line
 /// (the request log writes route patterns, not paths or query strings).
 #[test]
