@@ -6,4 +6,5 @@ pub mod auth;
 pub mod chart;
 pub mod consent;
 pub mod panels;
+pub mod site_form;
 pub mod view;
