@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use assent::domain::consent::{self, Action, ConsentId, ConsentInput};
+use assent::domain::dashboard::site_form;
 use assent::domain::event::{self, Context, EventInput, NewEvent, UTM_KEYS};
 use assent::domain::network::{self, ClientNet, ForwardedHeader};
 use assent::domain::referrer;
@@ -628,13 +629,19 @@ pub fn site_toml(text: &str) -> bool {
     let Ok(cfg) = SiteConfig::from_toml("demo", text) else {
         return false;
     };
+    loaded_settings(&cfg);
+    true
+}
+
+/// The properties of settings the loader accepted (from a document or from the settings form).
+fn loaded_settings(cfg: &SiteConfig) {
     let mut again = cfg.clone();
     assert_eq!(
         again.validate(),
         Ok(()),
         "accepted settings fail validation"
     );
-    assert_eq!(again, cfg, "validation is not idempotent");
+    assert_eq!(&again, cfg, "validation is not idempotent");
     assert!(!cfg.domains.is_empty());
     for (i, d) in cfg.domains.iter().enumerate() {
         assert_eq!(site::normalize_domain(d).as_ref(), Ok(d), "domain {d:?}");
@@ -656,9 +663,52 @@ pub fn site_toml(text: &str) -> bool {
     let back = SiteConfig::from_toml("demo", &shown)
         .unwrap_or_else(|e| panic!("site show output refused: {e}\n{shown}"));
     assert_eq!(
-        back, cfg,
+        &back, cfg,
         "settings changed on the way through site show:\n{shown}"
     );
     assert_eq!(back.policy_hash(), cfg.policy_hash());
-    true
+}
+
+/// The fields of the dashboard's settings form that take text, and where a message may be shown.
+pub const FORM_FIELDS: [&str; 8] = [
+    "name",
+    "domains",
+    "timezone",
+    "default_language",
+    "languages",
+    "privacy_url",
+    "categories",
+    "texts",
+];
+
+/// The dashboard's settings form: shown and posted back unchanged, it loads as the same settings; with
+/// `text` posted in `field` (one of [`FORM_FIELDS`]) it either loads settings with the properties of
+/// [`site_toml`]'s, or names fields of the form (or "general"), each with a message. Whether it loaded.
+pub fn site_form(field: &str, text: &str) -> bool {
+    let cfg = SiteConfig::new_default("Demo", vec!["example.com".into()]);
+    let shown = site_form::values_of(&cfg);
+    assert_eq!(
+        site_form::load("demo", &cfg, 7, &shown).as_ref(),
+        Ok(&cfg),
+        "the form as shown does not load as the same settings"
+    );
+    let mut posted = shown;
+    posted.insert(field.to_string(), Value::String(text.to_string()));
+    match site_form::load("demo", &cfg, 7, &posted) {
+        Ok(changed) => {
+            loaded_settings(&changed);
+            true
+        }
+        Err(errors) => {
+            assert!(!errors.is_empty(), "refused without a message");
+            for (at, message) in &errors {
+                assert!(
+                    at == "general" || FORM_FIELDS.contains(&at.as_str()),
+                    "a message for {at:?}, not a field of the form"
+                );
+                assert!(!message.trim().is_empty(), "an empty message for {at:?}");
+            }
+            false
+        }
+    }
 }

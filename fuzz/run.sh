@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs each fuzz target given (all five by default) for SECONDS of wall time (default 720) on one core,
+# Runs each fuzz target given (all six by default) for SECONDS of wall time (default 720) on one core,
 # from the seeds in fuzz/seeds/ and the corpus kept in fuzz/corpus/ (not committed), with the target's
 # dictionary. A crash ends that target's run and is kept in fuzz/artifacts/TARGET/ with the log; one
 # summary line per target is printed: wall and CPU seconds, executions, corpus size, findings.
@@ -9,7 +9,7 @@ set -eu
 cd "$(dirname "$0")"
 secs=${1:-720}
 [ $# -gt 0 ] && shift
-targets=${*:-consent_request event_request site_toml enrich_url client_headers}
+targets=${*:-consent_request event_request site_toml site_form enrich_url client_headers}
 cargo +nightly fuzz build -O
 bin="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release"
 for t in $targets; do
@@ -17,6 +17,7 @@ for t in $targets; do
     case $t in
         consent_request|event_request) opts="-dict=dicts/json.dict" ;;
         site_toml) opts="-dict=dicts/toml.dict -max_len=65536" ;;
+        site_form) opts="-dict=dicts/toml.dict -max_len=16384" ;;
         *) opts="" ;;
     esac
     log="artifacts/$t/run.log"

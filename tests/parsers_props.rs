@@ -381,6 +381,26 @@ fn site_settings_documents_with_a_line_changed() {
     assert!(loaded >= 16, "only {loaded} of 64 documents loaded");
 }
 
+#[test]
+fn the_settings_form_takes_any_text_in_any_field() {
+    let field_and_text = (
+        0..invariants::FORM_FIELDS.len(),
+        prop_oneof![
+            hostile_text(8),
+            Just("Europe/Paris".to_string()),
+            Just("en fr de".to_string()),
+            Just("shop.example\r\nwww.shop.example".to_string()),
+            Just("https://shop.example/privacy".to_string()),
+            Just("[[categories]]\nid = \"necessary\"\nrequired = true".to_string()),
+            Just("[texts.en]\ntitle = \"Your choices\"".to_string()),
+        ],
+    );
+    let loaded = accepted(96, field_and_text, |(field, text)| {
+        invariants::site_form(invariants::FORM_FIELDS[field], &text)
+    });
+    assert!(loaded >= 8, "only {loaded} of 96 forms loaded");
+}
+
 /// A TOML basic string of `s`.
 fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
