@@ -670,16 +670,7 @@ fn loaded_settings(cfg: &SiteConfig) {
 }
 
 /// The fields of the dashboard's settings form that take text, and where a message may be shown.
-pub const FORM_FIELDS: [&str; 8] = [
-    "name",
-    "domains",
-    "timezone",
-    "default_language",
-    "languages",
-    "privacy_url",
-    "categories",
-    "texts",
-];
+pub const FORM_FIELDS: [&str; 8] = site_form::TEXT_FIELDS;
 
 /// The dashboard's settings form: shown and posted back unchanged, it loads as the same settings; with
 /// `text` posted in `field` (one of [`FORM_FIELDS`]) it either loads settings with the properties of

@@ -70,19 +70,23 @@ pub fn values_of(cfg: &SiteConfig) -> BTreeMap<String, Value> {
     v
 }
 
+/// The fields of the form that take text (the options are checkboxes); each is also where the loader's
+/// messages about it are shown, and "general" holds the rest.
+pub const TEXT_FIELDS: [&str; 8] = [
+    "name",
+    "domains",
+    "timezone",
+    "default_language",
+    "languages",
+    "privacy_url",
+    "categories",
+    "texts",
+];
+
 /// The form's values as posted (checkboxes: present or not).
 pub fn values_posted(f: &HashMap<String, String>) -> BTreeMap<String, Value> {
     let mut v = BTreeMap::new();
-    for k in [
-        "name",
-        "domains",
-        "timezone",
-        "default_language",
-        "languages",
-        "privacy_url",
-        "categories",
-        "texts",
-    ] {
+    for k in TEXT_FIELDS {
         v.insert(
             k.to_string(),
             json!(f.get(k).cloned().unwrap_or_default().replace("\r\n", "\n")),
