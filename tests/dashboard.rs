@@ -25,76 +25,12 @@ use actix_web::test::{self, TestRequest};
 use assent::domain::consent::{Action, ConsentId, ConsentRecord, add_months};
 use assent::domain::dashboard::chart::format_metric;
 use assent::domain::event::NewEvent;
+use common::page::{Got, send};
 use common::*;
 use serde_json::{Value, json};
 
 const ADMIN: (&str, &str) = ("ana@example.com", "a long password");
 const VIEWER: (&str, &str) = ("vic@example.com", "another long one");
-
-/// What a page answered: status, headers (lower-case names) and body.
-struct Got {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-    /// The body's size as sent.
-    bytes: usize,
-}
-
-impl Got {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn cookies(&self) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "set-cookie")
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// The value a `Set-Cookie` gives a cookie.
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies()
-            .iter()
-            .find_map(|c| c.strip_prefix(&format!("{name}=")))
-            .map(|c| c.split(';').next().unwrap_or("").to_string())
-    }
-
-    /// The value of the first hidden `csrf` field of the page.
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .unwrap_or_else(|| panic!("no csrf field in {}", self.body));
-        let rest = &self.body[at + 19..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
-}
-
-async fn send<S, B>(svc: &S, req: TestRequest) -> Got
-where
-    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: actix_web::body::MessageBody,
-{
-    let res = test::call_service(svc, req.to_request()).await;
-    let status = res.status().as_u16();
-    let headers = res
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let raw = test::read_body(res).await;
-    Got {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&raw).into_owned(),
-        bytes: raw.len(),
-    }
-}
 
 fn get(path: &str, session: Option<&str>) -> TestRequest {
     let req = TestRequest::get()

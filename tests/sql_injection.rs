@@ -14,7 +14,7 @@ mod dashboard;
 mod stats_api;
 
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::test::{self, TestRequest};
+use actix_web::test::TestRequest;
 use common::*;
 use serde_json::{Value, json};
 

@@ -18,6 +18,7 @@ use assent::state::AppState;
 use serde_json::{Value, json};
 
 pub mod engine;
+pub mod page;
 pub mod prometheus;
 
 pub const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";

@@ -1,13 +1,7 @@
 //! Every dashboard form, filter and path taken literally, with the session helpers they need.
 
 use super::*;
-
-struct Got {
-    status: u16,
-    location: Option<String>,
-    cookies: Vec<String>,
-    body: String,
-}
+use common::page::{self, Got};
 
 async fn send<S, B>(svc: &S, req: TestRequest) -> Got
 where
@@ -24,43 +18,7 @@ where
     B: actix_web::body::MessageBody,
 {
     let peer = format!("{peer}:5000").parse().unwrap();
-    let res = test::call_service(svc, req.peer_addr(peer).to_request()).await;
-    let header = |n: &str| -> Vec<String> {
-        res.headers()
-            .get_all(n)
-            .filter_map(|v| v.to_str().ok())
-            .map(String::from)
-            .collect()
-    };
-    let location = header("location").into_iter().next();
-    let cookies = header("set-cookie");
-    let status = res.status().as_u16();
-    let body = String::from_utf8_lossy(&test::read_body(res).await).into_owned();
-    Got {
-        status,
-        location,
-        cookies,
-        body,
-    }
-}
-
-impl Got {
-    fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies
-            .iter()
-            .find_map(|c| c.strip_prefix(&format!("{name}=")))
-            .map(|c| c.split(';').next().unwrap_or("").to_string())
-    }
-
-    fn csrf(&self) -> String {
-        let at = self
-            .body
-            .find("name=\"csrf\" value=\"")
-            .expect("a csrf field")
-            + 19;
-        let rest = &self.body[at..];
-        rest[..rest.find('"').unwrap()].to_string()
-    }
+    page::send(svc, req.peer_addr(peer)).await
 }
 
 fn form(path: &str, cookie: &str, fields: &[(&str, &str)]) -> TestRequest {
@@ -268,7 +226,7 @@ async fn dashboard_forms_filters_and_paths_take_text_literally() {
                 got.status,
                 got.body
             );
-            if let Some(to) = &got.location {
+            if let Some(to) = got.location() {
                 assert!(!to.contains(['\r', '\n']), "{to:?}");
             }
         }
@@ -313,7 +271,7 @@ async fn dashboard_forms_filters_and_paths_take_text_literally() {
         .await;
         assert_eq!(got.status, 303, "site named {inj:?}: {}", got.body);
         assert_eq!(
-            got.location.as_deref(),
+            got.location(),
             Some(format!("/sites/{id}/settings?done=added").as_str())
         );
         assert_eq!(app.state.sites.get(&id).unwrap().config.name, *inj);
