@@ -214,24 +214,9 @@ async fn app_with(env: &[(&str, &str)]) -> (TestApp, String) {
     });
     let key = app.with_database(|db| db.create_key(ADMIN.0, "ci", 1).unwrap());
     let store = &app.state.store;
-    let site = app.state.sites.get("shop").unwrap();
-    let now = time::OffsetDateTime::now_utc();
     for n in 1..=4u128 {
-        store
-            .append_consent(ConsentRecord {
-                consent_id: ConsentId(n),
-                site: "shop".into(),
-                created_at: now,
-                revision: 1,
-                policy_hash: site.policy_hash.clone(),
-                choices: BTreeMap::from([("analytics".into(), true)]),
-                action: Action::AcceptAll,
-                language: None,
-                page_path: None,
-                expires_at: add_months(now, 13),
-            })
-            .await
-            .unwrap();
+        let record = consent_record(&app, "shop", n, Action::AcceptAll, &[("analytics", true)]);
+        store.append_consent(record).await.unwrap();
     }
     for h in hits() {
         let e = NewEvent {

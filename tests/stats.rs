@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use actix_web::test::TestRequest;
-use assent::domain::consent::{Action, ConsentId, ConsentRecord, add_months};
+use assent::domain::consent::{Action, ConsentId};
 use assent::domain::event::NewEvent;
 use common::*;
 use serde_json::{Value, json};
@@ -50,24 +48,9 @@ async fn shop() -> (TestApp, String, String) {
         )
     });
     let store = &app.state.store;
-    let site = app.state.sites.get("shop").unwrap();
-    let now = time::OffsetDateTime::now_utc();
     for n in 1..=4u128 {
-        store
-            .append_consent(ConsentRecord {
-                consent_id: ConsentId(n),
-                site: "shop".into(),
-                created_at: now,
-                revision: 1,
-                policy_hash: site.policy_hash.clone(),
-                choices: BTreeMap::from([("analytics".into(), true)]),
-                action: Action::AcceptAll,
-                language: None,
-                page_path: None,
-                expires_at: add_months(now, 13),
-            })
-            .await
-            .unwrap();
+        let record = consent_record(&app, "shop", n, Action::AcceptAll, &[("analytics", true)]);
+        store.append_consent(record).await.unwrap();
     }
     for (who, v) in dataset() {
         for (at, name, page, prop, engaged) in &v.events {

@@ -397,3 +397,28 @@ where
 {
     call(svc, post_json(path, body)).await
 }
+
+/// A consent record of `site` at its current policy, made now and kept 13 months, as the banner's
+/// `action` with `choices` would store it (no language, no page).
+pub fn consent_record(
+    app: &TestApp,
+    site: &str,
+    id: u128,
+    action: assent::domain::consent::Action,
+    choices: &[(&str, bool)],
+) -> assent::domain::consent::ConsentRecord {
+    let now = time::OffsetDateTime::now_utc();
+    let entry = app.state.sites.get(site).expect("a site of the app");
+    assent::domain::consent::ConsentRecord {
+        consent_id: assent::domain::consent::ConsentId(id),
+        site: site.into(),
+        created_at: now,
+        revision: entry.revision,
+        policy_hash: entry.policy_hash.clone(),
+        choices: choices.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        action,
+        language: None,
+        page_path: None,
+        expires_at: assent::domain::consent::add_months(now, 13),
+    }
+}

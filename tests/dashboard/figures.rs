@@ -260,25 +260,15 @@ async fn the_consent_panel_shows_decisions_rates_and_the_estimate() {
     let svc = service(&app).await;
     let token = login(&svc, ADMIN).await;
     let store = &app.state.store;
-    let site = app.state.sites.get("shop").unwrap();
-    let now = time::OffsetDateTime::now_utc();
     // Four refusals besides the four acceptances, from a page whose path is hostile.
     for n in 5..=8u128 {
-        store
-            .append_consent(ConsentRecord {
-                consent_id: ConsentId(n),
-                site: "shop".into(),
-                created_at: now,
-                revision: 1,
-                policy_hash: site.policy_hash.clone(),
-                choices: BTreeMap::from([("analytics".into(), false), ("marketing".into(), false)]),
-                action: Action::RejectAll,
-                language: Some("fr".into()),
-                page_path: Some(XSS_PATH.into()),
-                expires_at: add_months(now, 13),
-            })
-            .await
-            .unwrap();
+        let refused = [("analytics", false), ("marketing", false)];
+        let record = ConsentRecord {
+            language: Some("fr".into()),
+            page_path: Some(XSS_PATH.into()),
+            ..consent_record(&app, "shop", n, Action::RejectAll, &refused)
+        };
+        store.append_consent(record).await.unwrap();
     }
     // One visitor counted today.
     let e = plain_event("shop", assent::now(), "pageview", "/today");
