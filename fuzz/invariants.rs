@@ -669,12 +669,10 @@ fn loaded_settings(cfg: &SiteConfig) {
     assert_eq!(back.policy_hash(), cfg.policy_hash());
 }
 
-/// The fields of the dashboard's settings form that take text, and where a message may be shown.
-pub const FORM_FIELDS: [&str; 8] = site_form::TEXT_FIELDS;
-
 /// The dashboard's settings form: shown and posted back unchanged, it loads as the same settings; with
-/// `text` posted in `field` (one of [`FORM_FIELDS`]) it either loads settings with the properties of
-/// [`site_toml`]'s, or names fields of the form (or "general"), each with a message. Whether it loaded.
+/// `text` posted in `field` (one of [`site_form::TEXT_FIELDS`]) it either loads settings with the
+/// properties of [`site_toml`]'s, or names fields of the form (or "general"), each with a message.
+/// Whether it loaded.
 pub fn site_form(field: &str, text: &str) -> bool {
     let cfg = SiteConfig::new_default("Demo", vec!["example.com".into()]);
     let shown = site_form::values_of(&cfg);
@@ -698,7 +696,7 @@ pub fn site_form(field: &str, text: &str) -> bool {
             assert!(!errors.is_empty(), "refused without a message");
             for (at, message) in &errors {
                 assert!(
-                    at == "general" || FORM_FIELDS.contains(&at.as_str()),
+                    at == "general" || site_form::TEXT_FIELDS.contains(&at.as_str()),
                     "a message for {at:?}, not a field of the form"
                 );
                 assert!(!message.trim().is_empty(), "an empty message for {at:?}");

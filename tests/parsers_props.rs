@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use assent::domain::consent::Action;
+use assent::domain::dashboard::site_form::TEXT_FIELDS;
 use assent::domain::site::SiteConfig;
 use invariants::{HeaderCase, UrlCase};
 use proptest::prelude::*;
@@ -384,7 +385,7 @@ fn site_settings_documents_with_a_line_changed() {
 #[test]
 fn the_settings_form_takes_any_text_in_any_field() {
     let field_and_text = (
-        0..invariants::FORM_FIELDS.len(),
+        0..TEXT_FIELDS.len(),
         prop_oneof![
             hostile_text(8),
             Just("Europe/Paris".to_string()),
@@ -396,7 +397,7 @@ fn the_settings_form_takes_any_text_in_any_field() {
         ],
     );
     let loaded = accepted(96, field_and_text, |(field, text)| {
-        invariants::site_form(invariants::FORM_FIELDS[field], &text)
+        invariants::site_form(TEXT_FIELDS[field], &text)
     });
     assert!(loaded >= 8, "only {loaded} of 96 forms loaded");
 }

@@ -10,7 +10,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(text) = std::str::from_utf8(rest) {
-        let field = invariants::FORM_FIELDS[usize::from(pick) % invariants::FORM_FIELDS.len()];
+        let fields = assent::domain::dashboard::site_form::TEXT_FIELDS;
+        let field = fields[usize::from(pick) % fields.len()];
         invariants::site_form(field, text);
     }
 });
